@@ -1,16 +1,95 @@
-"""LoHP Maze Manager: synchronised sound and light effects for haunted mazes."""
+"""LoHP Maze Manager: synchronised sound and light effects for haunted mazes.
+
+Two kinds of config entries: one venue (the show: rooms, effects, themes) and one per
+satellite (a Raspberry Pi that plays its rooms' sound). Services, the seed's HTTP API
+and the dashboard WebSocket commands are registered once, when the integration loads.
+"""
 
 from __future__ import annotations
 
+from homeassistant.config_entries import ConfigEntry
+from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import config_validation as cv
+from homeassistant.helpers.device_registry import DeviceEntry
 from homeassistant.helpers.typing import ConfigType
 
-from .const import DOMAIN
+from .bindings import async_handle_button
+from .const import CONF_KIND, DOMAIN, KIND_VENUE
+from .http_api import async_register_http_api
+from .remote_hosts import DATA_HOSTS, RemoteHostManager
+from .satellites import SatelliteDevice
+from .services import async_register_services
+from .venue import Venue
+from .websocket_api import async_register_websocket_commands
 
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 
+VENUE_PLATFORMS = [Platform.NUMBER, Platform.SELECT, Platform.SWITCH]
+SATELLITE_PLATFORMS = [Platform.EVENT, Platform.MEDIA_PLAYER, Platform.SENSOR]
+
+type MazeConfigEntry = ConfigEntry[Venue | SatelliteDevice]
+
 
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
-    """Set up the integration; venues and satellites are added as config entries."""
+    """Register what does not depend on an entry: services, HTTP API, WebSocket commands."""
+    hass.data[DATA_HOSTS] = RemoteHostManager()
+    async_register_services(hass)
+    async_register_http_api(hass)
+    async_register_websocket_commands(hass)
     return True
+
+
+async def async_setup_entry(hass: HomeAssistant, entry: MazeConfigEntry) -> bool:
+    """Set up the venue or one satellite."""
+    hosts = hass.data[DATA_HOSTS]
+    if entry.data[CONF_KIND] == KIND_VENUE:
+        venue = Venue(hass, entry, hosts)
+        entry.runtime_data = venue
+        await venue.async_reload()
+        hosts.venue = venue
+        entry.async_on_unload(entry.add_update_listener(_async_options_updated))
+        await hass.config_entries.async_forward_entry_setups(entry, VENUE_PLATFORMS)
+        return True
+    device = SatelliteDevice(hass, entry, hosts)
+    entry.runtime_data = device
+    entry.async_on_unload(
+        device.async_add_button_handler(
+            lambda source, event: async_handle_button(hass, source, event)
+        )
+    )
+    await hass.config_entries.async_forward_entry_setups(entry, SATELLITE_PLATFORMS)
+    await device.async_start()
+    return True
+
+
+async def async_unload_entry(hass: HomeAssistant, entry: MazeConfigEntry) -> bool:
+    """Unload an entry and leave nothing running."""
+    is_venue = entry.data[CONF_KIND] == KIND_VENUE
+    platforms = VENUE_PLATFORMS if is_venue else SATELLITE_PLATFORMS
+    if not await hass.config_entries.async_unload_platforms(entry, platforms):
+        return False
+    runtime = entry.runtime_data
+    if isinstance(runtime, Venue):
+        hosts = hass.data[DATA_HOSTS]
+        if hosts.venue is runtime:
+            hosts.venue = None
+        await runtime.async_close()
+    else:
+        await runtime.async_stop()
+    return True
+
+
+async def async_remove_config_entry_device(
+    hass: HomeAssistant, entry: MazeConfigEntry, device: DeviceEntry
+) -> bool:
+    """Let users remove a device this entry no longer provides."""
+    runtime = entry.runtime_data
+    if isinstance(runtime, SatelliteDevice):
+        return (DOMAIN, runtime.satellite_id) not in device.identifiers
+    return True
+
+
+async def _async_options_updated(hass: HomeAssistant, entry: MazeConfigEntry) -> None:
+    """The venue's options changed: reload it so the show folder and lead apply."""
+    await hass.config_entries.async_reload(entry.entry_id)

@@ -15,6 +15,8 @@ CONF_SATELLITE_ID: Final = "satellite_id"
 CONF_PAIRING_KEY: Final = "pairing_key"
 CONF_FINGERPRINT: Final = "fingerprint"
 DEFAULT_PORT: Final = 8765
+CONF_OUTPUTS: Final = "outputs"
+CONF_INPUTS: Final = "inputs"
 
 # Venue entry options.
 CONF_SHOW_FOLDER: Final = "show_folder"

@@ -1,0 +1,350 @@
+"""Home Assistant's side of one satellite connection (the seed's WebSocketHandler).
+
+A SatelliteLink keeps one satellite connected for as long as its config entry is loaded:
+it connects (plain or TLS with the certificate fingerprint pinned), runs the mutual
+handshake, answers time sync requests at once on the venue clock, preloads the cue table
+and any asset the satellite lacks after every connect, and reconnects with backoff, or
+immediately when zeroconf sees the satellite again. What the satellite reports goes to
+a listener.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+import aiohttp
+
+from . import link
+
+_LOGGER = logging.getLogger(__name__)
+
+PATH = "/maze-link"
+CONNECT_TIMEOUT_S = 5.0
+HEARTBEAT_S = 1.0
+BACKOFF_S = (0.25, 0.5, 1.0, 2.0, 3.0)
+"""Seconds between attempts; capped low because a satellite back from a reboot should
+play again within seconds, and one refused TCP connection every 3 s costs nothing."""
+
+
+def venue_clock_us() -> int:
+    """The venue clock: this machine's monotonic clock in microseconds."""
+    return time.monotonic_ns() // 1000
+
+
+class SatelliteUnreachable(Exception):
+    """The satellite could not be reached or dropped the connection during set-up."""
+
+
+class SatelliteAuthFailed(Exception):
+    """The satellite and Home Assistant do not share the pairing key."""
+
+
+@dataclass(frozen=True, slots=True)
+class SatelliteAddress:
+    """Where a satellite listens; a fingerprint means TLS with that certificate pinned."""
+
+    host: str
+    port: int
+    fingerprint: str | None = None
+
+    @property
+    def url(self) -> str:
+        """The WebSocket URL of the satellite's maze-link endpoint."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        scheme = "wss" if self.fingerprint else "ws"
+        return f"{scheme}://{host}:{self.port}{PATH}"
+
+    def ssl(self) -> aiohttp.Fingerprint | bool:
+        """What aiohttp should check of the satellite's certificate."""
+        if not self.fingerprint:
+            return True
+        return aiohttp.Fingerprint(bytes.fromhex(self.fingerprint.replace(":", "")))
+
+
+@dataclass(frozen=True, slots=True)
+class Asset:
+    """A sound file a satellite preloads, named by the SHA-256 of its bytes."""
+
+    sha256: bytes
+    name: str
+    format: str
+    read: Callable[[], Awaitable[bytes]]
+
+
+@dataclass(frozen=True, slots=True)
+class Preload:
+    """What a satellite should hold: the cue table and the assets its cues use."""
+
+    cue_table: link.CueTable
+    assets: dict[bytes, Asset]
+
+
+class LinkListener(Protocol):
+    """Receives what a satellite link learns."""
+
+    def link_connected(self, hello: link.Hello) -> None:
+        """The satellite authenticated and said hello."""
+
+    def link_disconnected(self) -> None:
+        """The connection ended; the link is reconnecting."""
+
+    def link_auth_failed(self) -> None:
+        """The satellite refused the key (or proved it holds another)."""
+
+    def link_message(self, message: link.Message) -> None:
+        """A status, started, button event, asset result or error report."""
+
+
+async def async_handshake(
+    socket: aiohttp.ClientWebSocketResponse, key: bytes, client_name: str
+) -> link.Hello:
+    """Authenticate both ways and return the satellite's hello."""
+    handshake = link.ControllerHandshake(key, client_name)
+    await socket.send_bytes(link.encode(handshake.hello()))
+    challenge = await _receive(socket)
+    if isinstance(challenge, link.Error):
+        raise SatelliteUnreachable(f"satellite refused the handshake: {challenge.message}")
+    if not isinstance(challenge, link.Challenge):
+        raise link.ProtocolError(f"expected Challenge, got {type(challenge).__name__}")
+    try:
+        auth = handshake.answer(challenge)
+    except link.AuthenticationError as err:
+        raise SatelliteAuthFailed(str(err)) from err
+    await socket.send_bytes(link.encode(auth))
+    hello = await _receive(socket)
+    if isinstance(hello, link.Error) and hello.code == link.ErrorCode.AUTH_FAILED:
+        raise SatelliteAuthFailed(hello.message)
+    if not isinstance(hello, link.Hello):
+        raise link.ProtocolError(f"expected Hello, got {type(hello).__name__}")
+    return hello
+
+
+async def _receive(socket: aiohttp.ClientWebSocketResponse) -> link.Message:
+    """The next known message; unknown types are skipped."""
+    while True:
+        frame = await socket.receive()
+        if frame.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED):
+            raise SatelliteUnreachable(f"connection closed ({frame.extra or frame.data})")
+        if frame.type == aiohttp.WSMsgType.ERROR:
+            raise SatelliteUnreachable(f"connection failed ({frame.data})")
+        if frame.type != aiohttp.WSMsgType.BINARY:
+            raise link.ProtocolError(f"expected a binary frame, got {frame.type.name}")
+        try:
+            return link.decode(frame.data)
+        except link.UnknownMessageType as err:
+            _LOGGER.debug("Ignoring %s", err)
+
+
+async def async_open(
+    session: aiohttp.ClientSession, address: SatelliteAddress, key: bytes, client_name: str
+) -> tuple[aiohttp.ClientWebSocketResponse, link.Hello]:
+    """Connect and authenticate; raises SatelliteUnreachable or SatelliteAuthFailed."""
+    try:
+        async with asyncio.timeout(CONNECT_TIMEOUT_S):
+            socket = await session.ws_connect(
+                address.url,
+                ssl=address.ssl(),
+                heartbeat=HEARTBEAT_S,
+                max_msg_size=link.MAX_FRAME_BYTES,
+                autoping=True,
+            )
+            try:
+                hello = await async_handshake(socket, key, client_name)
+            except BaseException:
+                await socket.close()
+                raise
+    except (TimeoutError, aiohttp.ClientError, OSError, link.ProtocolError) as err:
+        raise SatelliteUnreachable(f"{address.url}: {err or type(err).__name__}") from err
+    return socket, hello
+
+
+async def async_probe(
+    session: aiohttp.ClientSession, address: SatelliteAddress, key: bytes, client_name: str
+) -> link.Hello:
+    """Check that a satellite answers and shares the key, as a config flow must."""
+    socket, hello = await async_open(session, address, key, client_name)
+    await socket.close()
+    return hello
+
+
+class SatelliteLink:
+    """Keeps one satellite connected and talks to it."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        address: SatelliteAddress,
+        key: bytes,
+        listener: LinkListener,
+        *,
+        client_name: str = "Home Assistant",
+    ) -> None:
+        self._session = session
+        self.address = address
+        self._key = key
+        self._listener = listener
+        self._client_name = client_name
+        self._socket: aiohttp.ClientWebSocketResponse | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+        self._preload: Preload | None = None
+        self._seq = 0
+        self.hello: link.Hello | None = None
+        self.status: link.Status | None = None
+        self.last_error: str | None = None
+
+    @property
+    def connected(self) -> bool:
+        """Whether the satellite is connected and authenticated."""
+        return self._socket is not None and not self._socket.closed
+
+    @property
+    def synchronised(self) -> bool:
+        """Whether the satellite reports its venue clock synchronised."""
+        return self.connected and self.status is not None and self.status.synchronised
+
+    def next_seq(self) -> int:
+        """A sequence number for the next play or stop."""
+        self._seq = (self._seq + 1) & 0xFFFFFFFF
+        return self._seq
+
+    def start(self) -> None:
+        """Start connecting, and keep reconnecting until stopped."""
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name=f"maze-link {self.address.url}")
+
+    async def stop(self) -> None:
+        """Disconnect and stop reconnecting."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self._socket is not None:
+            await self._socket.close()
+            self._socket = None
+
+    def retry_now(self, address: SatelliteAddress | None = None) -> None:
+        """Zeroconf saw the satellite: skip the backoff (and follow a new address)."""
+        if address is not None:
+            self.address = address
+        self._wake.set()
+
+    async def set_preload(self, preload: Preload) -> None:
+        """Set what the satellite should hold, sending it now if connected."""
+        self._preload = preload
+        if self.connected and self.hello is not None:
+            await self._send_preload(self.hello)
+
+    async def send(self, message: link.Message) -> bool:
+        """Send one message; False when the satellite is not connected."""
+        socket = self._socket
+        if socket is None or socket.closed:
+            return False
+        try:
+            await socket.send_bytes(link.encode(message))
+        except (ConnectionError, aiohttp.ClientError):
+            return False
+        return True
+
+    async def _run(self) -> None:
+        attempt = 0
+        while True:
+            try:
+                socket, hello = await async_open(
+                    self._session, self.address, self._key, self._client_name
+                )
+            except SatelliteAuthFailed as err:
+                self.last_error = str(err)
+                _LOGGER.error("Satellite at %s refused the pairing key", self.address.url)
+                self._listener.link_auth_failed()
+                return
+            except SatelliteUnreachable as err:
+                self.last_error = str(err)
+                if attempt == 0:
+                    _LOGGER.info("Satellite at %s is unavailable: %s", self.address.url, err)
+            else:
+                attempt = 0
+                await self._serve(socket, hello)
+            await self._wait_before_retry(attempt)
+            attempt += 1
+
+    async def _wait_before_retry(self, attempt: int) -> None:
+        self._wake.clear()
+        delay = BACKOFF_S[min(attempt, len(BACKOFF_S) - 1)]
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(delay):
+                await self._wake.wait()
+
+    async def _serve(self, socket: aiohttp.ClientWebSocketResponse, hello: link.Hello) -> None:
+        self._socket, self.hello, self.status = socket, hello, None
+        _LOGGER.info("Satellite %s (%s) is connected", hello.name, hello.satellite_id)
+        self._listener.link_connected(hello)
+        try:
+            if self._preload is not None:
+                await self._send_preload(hello)
+            await self._receive_loop(socket)
+        except link.ProtocolError as err:
+            _LOGGER.warning("Closing link to %s: %s", hello.satellite_id, err)
+            with contextlib.suppress(ConnectionError, aiohttp.ClientError):
+                await socket.send_bytes(
+                    link.encode(link.Error(link.ErrorCode.BAD_MESSAGE, str(err)[:512], 0))
+                )
+        except (ConnectionError, aiohttp.ClientError) as err:
+            _LOGGER.debug("Link to %s failed: %s", hello.satellite_id, err)
+        finally:
+            await socket.close()
+            self._socket = None
+            self.status = None
+            _LOGGER.info("Satellite %s is unavailable", hello.satellite_id)
+            self._listener.link_disconnected()
+
+    async def _receive_loop(self, socket: aiohttp.ClientWebSocketResponse) -> None:
+        while True:
+            frame = await socket.receive()
+            received_us = venue_clock_us()
+            if frame.type != aiohttp.WSMsgType.BINARY:
+                if frame.type in (aiohttp.WSMsgType.TEXT,):
+                    raise link.ProtocolError("expected a binary frame, got TEXT")
+                return
+            try:
+                message = link.decode(frame.data)
+            except link.UnknownMessageType as err:
+                _LOGGER.debug("Ignoring %s", err)
+                continue
+            if isinstance(message, link.TimeRequest):
+                reply = link.TimeResponse(message.seq, message.t1, received_us, venue_clock_us())
+                await socket.send_bytes(link.encode(reply))
+                continue
+            if isinstance(message, link.Status):
+                self.status = message
+            self._listener.link_message(message)
+
+    async def _send_preload(self, hello: link.Hello) -> None:
+        preload = self._preload
+        if preload is None:
+            return
+        await self.send(preload.cue_table)
+        held = set(hello.cached)
+        for sha, asset in preload.assets.items():
+            if sha not in held:
+                await self._send_asset(asset)
+
+    async def _send_asset(self, asset: Asset) -> None:
+        data = await asset.read()
+        if hashlib.sha256(data).digest() != asset.sha256:
+            _LOGGER.error("Sound file %s changed on disk; reload the show", asset.name)
+            return
+        await self.send(link.AssetBegin(asset.sha256, len(data), asset.format, asset.name[:128]))
+        for offset in range(0, len(data), link.MAX_CHUNK_BYTES):
+            chunk = data[offset : offset + link.MAX_CHUNK_BYTES]
+            if not await self.send(link.AssetChunk(asset.sha256, offset, chunk)):
+                return
+        await self.send(link.AssetEnd(asset.sha256))

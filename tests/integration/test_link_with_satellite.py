@@ -1,0 +1,215 @@
+"""Home Assistant's satellite link against a real satellite on loopback.
+
+The link and the satellite are both the real code: handshake, venue clock sync, preload
+of a sound file, a play trigger landing on its scheduled frame, reconnection, and a
+refused key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from custom_components.maze_manager import link
+from custom_components.maze_manager.satellite_link import (
+    Asset,
+    Preload,
+    SatelliteAddress,
+    SatelliteLink,
+    async_probe,
+    venue_clock_us,
+    SatelliteAuthFailed,
+)
+from pi_satellite.satellite import Satellite
+from tests.satellite_harness import KEY, records, satellite_config, tone_wav
+
+FRAME_US = 1e6 / 48000
+
+pytestmark = pytest.mark.usefixtures("socket_enabled")
+
+
+class Recorder:
+    """A LinkListener that keeps everything it hears."""
+
+    def __init__(self) -> None:
+        self.hellos: list[link.Hello] = []
+        self.messages: list[link.Message] = []
+        self.disconnects = 0
+        self.auth_failures = 0
+        self.changed = asyncio.Event()
+
+    def link_connected(self, hello: link.Hello) -> None:
+        self.hellos.append(hello)
+        self.changed.set()
+
+    def link_disconnected(self) -> None:
+        self.disconnects += 1
+        self.changed.set()
+
+    def link_auth_failed(self) -> None:
+        self.auth_failures += 1
+        self.changed.set()
+
+    def link_message(self, message: link.Message) -> None:
+        self.messages.append(message)
+        self.changed.set()
+
+
+async def wait_for(condition, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
+    """Poll a condition on the loop until it holds."""
+    async with asyncio.timeout(timeout):
+        while not condition():
+            await asyncio.sleep(0.02)
+
+
+@pytest.fixture
+async def satellite(tmp_path: Path) -> AsyncIterator[Satellite]:
+    running = Satellite(satellite_config(tmp_path, "Gate Pi"))
+    await running.start()
+    yield running
+    await running.close()
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+def _asset(data: bytes) -> Asset:
+    async def read() -> bytes:
+        return data
+
+    return Asset(hashlib.sha256(data).digest(), "tone.wav", "wav", read)
+
+
+async def test_probe_reads_the_hello(satellite: Satellite, http: aiohttp.ClientSession) -> None:
+    address = SatelliteAddress("127.0.0.1", satellite.server.port)
+    hello = await async_probe(http, address, KEY, "Home Assistant")
+    assert hello.name == "Gate Pi"
+    assert hello.satellite_id == satellite.identity.satellite_id
+    assert [o.name for o in hello.outputs] == ["Left", "Right"]
+    assert [i.name for i in hello.inputs] == ["Gate button"]
+
+
+async def test_probe_with_the_wrong_key_is_an_auth_failure(
+    satellite: Satellite, http: aiohttp.ClientSession
+) -> None:
+    address = SatelliteAddress("127.0.0.1", satellite.server.port)
+    with pytest.raises(SatelliteAuthFailed):
+        await async_probe(http, address, bytes(32), "Home Assistant")
+
+
+async def test_preload_sync_and_play_on_the_scheduled_frame(
+    satellite: Satellite, http: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    listener = Recorder()
+    sat_link = SatelliteLink(
+        http, SatelliteAddress("127.0.0.1", satellite.server.port), KEY, listener
+    )
+    sound = _asset(tone_wav())
+    cue = link.CueEntry(1, sound.sha256, "Lightning", 0.8, False, "fx", 5)
+    await sat_link.set_preload(Preload(link.CueTable((cue,)), {sound.sha256: sound}))
+    sat_link.start()
+    try:
+        await wait_for(lambda: sat_link.synchronised)
+        await wait_for(
+            lambda: any(
+                isinstance(m, link.AssetResult) and m.ok for m in listener.messages
+            )
+        )
+        assert satellite.player.cue_id_by_name("Lightning") == 1
+        start_us = venue_clock_us() + 50_000
+        assert await sat_link.send(link.Play(1, sat_link.next_seq(), start_us, 0b01, 1000, 0))
+        await wait_for(lambda: records(tmp_path / "record.jsonl", "cue_start"))
+        (start,) = records(tmp_path / "record.jsonl", "cue_start")
+        assert start["cue_id"] == 1
+        assert start["output"] == 0
+        assert start["scheduled_us"] == start_us
+        # By the satellite's clock mapping the first sample is on the scheduled frame.
+        assert abs(start["actual_us"] - start_us) <= FRAME_US + 1
+        # Same machine: the venue clock is the monotonic clock the record also reports,
+        # so this is the true error, which includes the clock estimate's.
+        true_error_us = start["mono_us"] - start_us
+        print(f"\nfirst sample {true_error_us:+d} us from the venue time it was scheduled for")
+        assert abs(true_error_us) <= 1000
+        await wait_for(
+            lambda: any(isinstance(m, link.Started) for m in listener.messages)
+        )
+        started = next(m for m in listener.messages if isinstance(m, link.Started))
+        assert started.scheduled_us == start_us
+        assert abs(started.actual_us - start_us) <= 2 * FRAME_US
+    finally:
+        await sat_link.stop()
+
+
+async def test_a_second_connect_sends_only_the_cue_table(
+    satellite: Satellite, http: aiohttp.ClientSession
+) -> None:
+    listener = Recorder()
+    address = SatelliteAddress("127.0.0.1", satellite.server.port)
+    sound = _asset(tone_wav(0.1))
+    cue = link.CueEntry(3, sound.sha256, "Creak", 1.0, False, "fx", 1)
+    preload = Preload(link.CueTable((cue,)), {sound.sha256: sound})
+    for _ in range(2):
+        sat_link = SatelliteLink(http, address, KEY, listener)
+        await sat_link.set_preload(preload)
+        sat_link.start()
+        await wait_for(lambda: len(listener.hellos) > 0 and sat_link.connected)
+        await wait_for(lambda: satellite.player.cue_id_by_name("Creak") == 3)
+        await sat_link.stop()
+    # The second hello already lists the asset as cached, so it was not sent again.
+    assert sound.sha256 in listener.hellos[-1].cached
+    results = [m for m in listener.messages if isinstance(m, link.AssetResult)]
+    assert len(results) == 1
+
+
+async def test_link_reconnects_after_the_satellite_restarts(
+    tmp_path: Path, http: aiohttp.ClientSession
+) -> None:
+    config = satellite_config(tmp_path, "Gate Pi")
+    first = Satellite(config)
+    await first.start()
+    port = first.server.port
+    listener = Recorder()
+    sat_link = SatelliteLink(http, SatelliteAddress("127.0.0.1", port), KEY, listener)
+    sat_link.start()
+    try:
+        await wait_for(lambda: sat_link.connected)
+        await first.close()
+        await wait_for(lambda: listener.disconnects == 1 and not sat_link.connected)
+        again = Satellite(satellite_config(tmp_path, "Gate Pi", port=port))
+        await again.start()
+        try:
+            loop = asyncio.get_running_loop()
+            restarted = loop.time()
+            await wait_for(lambda: sat_link.synchronised)
+            print(f"\nback in sync {loop.time() - restarted:.2f} s after the restart")
+            assert len(listener.hellos) == 2
+            assert listener.hellos[0].satellite_id == listener.hellos[1].satellite_id
+        finally:
+            await sat_link.stop()
+            await again.close()
+    finally:
+        await sat_link.stop()
+
+
+async def test_a_refused_key_stops_the_link_and_says_so(
+    satellite: Satellite, http: aiohttp.ClientSession
+) -> None:
+    listener = Recorder()
+    sat_link = SatelliteLink(
+        http, SatelliteAddress("127.0.0.1", satellite.server.port), bytes(32), listener
+    )
+    sat_link.start()
+    try:
+        await wait_for(lambda: listener.auth_failures == 1)
+        assert not sat_link.connected
+        assert "pairing key" in (sat_link.last_error or "")
+    finally:
+        await sat_link.stop()
