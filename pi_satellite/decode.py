@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterable, Iterator
-from typing import Final, Literal
+from typing import TYPE_CHECKING, Final, Literal
 
-import av
-import av.error
 import numpy as np
-from av.audio.codeccontext import AudioCodecContext
 
 from .engine import Samples
+
+if TYPE_CHECKING:
+    import av
+    from av.audio.codeccontext import AudioCodecContext
 
 OPUS_RATE: Final = 48000
 """Opus always runs at 48 kHz internally; its packets are stamped in 48 kHz frames."""
@@ -47,6 +48,9 @@ def decode_asset(data: bytes, sample_rate: int) -> Samples:
     Mono assets are copied to both channels at full level (FFmpeg's own upmix would lower
     them by 3 dB); assets with more than two channels are downmixed by FFmpeg.
     """
+    import av  # noqa: PLC0415 - PyAV is large; a satellite at rest does without it
+    import av.error  # noqa: PLC0415
+
     try:
         with av.open(io.BytesIO(data), mode="r") as container:
             if not container.streams.audio:
@@ -83,6 +87,10 @@ def _planes(frame: av.AudioFrame) -> Samples:
 
 def _codec_context(names: tuple[str, ...], mode: Literal["r", "w"]) -> AudioCodecContext:
     """The first of the named audio codecs this FFmpeg build has."""
+    import av  # noqa: PLC0415 - PyAV is large; a satellite at rest does without it
+    import av.error  # noqa: PLC0415
+    from av.audio.codeccontext import AudioCodecContext  # noqa: PLC0415
+
     for name in names:
         if name in av.codec.codecs_available:
             context = av.CodecContext.create(name, mode)
@@ -100,6 +108,9 @@ class OpusPacketDecoder:
     """
 
     def __init__(self, sample_rate: int, channels: int = 2) -> None:
+        import av  # noqa: PLC0415 - PyAV is large; a satellite at rest does without it
+        import av.error  # noqa: PLC0415
+
         if channels not in (1, 2):
             raise ValueError(f"Opus streams have 1 or 2 channels, not {channels}")
         self._context = _codec_context(OPUS_DECODERS, "r")
@@ -112,6 +123,9 @@ class OpusPacketDecoder:
 
     def decode(self, payload: bytes) -> Samples:
         """One packet's samples, shape (frames, 2); mono streams play on both channels."""
+        import av  # noqa: PLC0415 - PyAV is large; a satellite at rest does without it
+        import av.error  # noqa: PLC0415
+
         try:
             decoded = self._context.decode(av.Packet(payload))
             planes = [_planes(out) for f in decoded for out in self._resampler.resample(f)]
@@ -171,7 +185,7 @@ class OpusEncoder:
         ]
 
     def flush(self) -> list[tuple[int, bytes]]:
-        """Encode what is left (padded with silence to a whole packet) and drain the codec."""
+        """Encode what is left (padded with silence to a whole packet); the encoder is done."""
         packets: list[tuple[int, bytes]] = []
         if len(self._pending):
             padding = np.zeros((OPUS_PACKET_FRAMES - len(self._pending), self._channels))
@@ -181,6 +195,9 @@ class OpusEncoder:
         return packets
 
     def _encode_frame(self, block: Samples) -> list[tuple[int, bytes]]:
+        import av  # noqa: PLC0415 - PyAV is large; a satellite at rest does without it
+        import av.error  # noqa: PLC0415
+
         fmt = self._context.format
         data = np.ascontiguousarray(block.T if fmt.is_planar else block.reshape(1, -1))
         frame = av.AudioFrame.from_ndarray(

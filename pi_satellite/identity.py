@@ -18,11 +18,6 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
-
 from . import link
 from .config import SatelliteConfig
 
@@ -81,6 +76,10 @@ def server_ssl_context(identity: Identity) -> ssl.SSLContext | None:
 
 def certificate_fingerprint(cert_path: Path) -> str:
     """SHA-256 of the certificate's DER encoding, as lowercase hex without colons."""
+    # cryptography is large and only TLS satellites need it: load it here, not at start.
+    from cryptography import x509  # noqa: PLC0415
+    from cryptography.hazmat.primitives import serialization  # noqa: PLC0415
+
     try:
         certificate = x509.load_pem_x509_certificate(cert_path.read_bytes())
     except ValueError as err:
@@ -131,6 +130,11 @@ def _load_key(config: SatelliteConfig) -> bytes:
 
 def _create_certificate(cert_path: Path, key_path: Path, satellite_id: str, name: str) -> None:
     """A self-signed EC P-256 certificate; Home Assistant pins it, so no CA is involved."""
+    from cryptography import x509  # noqa: PLC0415
+    from cryptography.hazmat.primitives import hashes, serialization  # noqa: PLC0415
+    from cryptography.hazmat.primitives.asymmetric import ec  # noqa: PLC0415
+    from cryptography.x509.oid import NameOID  # noqa: PLC0415
+
     private_key = ec.generate_private_key(ec.SECP256R1())
     subject = x509.Name(
         [

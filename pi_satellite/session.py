@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 from typing import TYPE_CHECKING
 
 from . import __version__, link
@@ -103,8 +104,8 @@ class ControllerSession:
         player = self._satellite.player.status()
         return link.Status(
             synchronised=self._estimator.synchronised,
-            sync_error_us=min(int(self._estimator.error_bound_us), 0xFFFFFFFF),
-            rtt_us=min(int(self._estimator.rtt_us or 0), 0xFFFFFFFF),
+            sync_error_us=_clamp_us(self._estimator.error_bound_us),
+            rtt_us=_clamp_us(self._estimator.rtt_us or 0),
             buffer_ms=min(player.buffer_ms, 0xFFFF),
             underruns=player.underruns & 0xFFFFFFFF,
             late_frames=player.late_frames & 0xFFFFFFFF,
@@ -173,3 +174,10 @@ class ControllerSession:
         except PlayerError as err:
             seq = getattr(message, "seq", 0)
             await self.send(link.Error(err.code, str(err)[:512], seq))
+
+
+def _clamp_us(value: float) -> int:
+    """A microsecond figure as a status field: unknown (infinite) or huge reads as the max."""
+    if not math.isfinite(value) or value >= 0xFFFFFFFF:
+        return 0xFFFFFFFF
+    return max(0, int(value))
