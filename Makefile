@@ -42,17 +42,21 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
+# The integration's coverage gate counts what tests/integration and tests/link exercise.
 pytest: $(VENV)/.installed
-	$(VENV)/bin/pytest tests
+	$(VENV)/bin/pytest tests --cov=custom_components/maze_manager --cov-report=term-missing:skip-covered --cov-fail-under=95
 
 pytest311: $(VENV311)/.installed
 	$(VENV311)/bin/pytest tests/link tests/satellite -p no:cacheprovider
 
 demo: $(VENV)/.installed
-	$(VENV)/bin/python bench/wire_sizes.py
+	$(VENV)/bin/python bench/venue.py
 
 bench: $(VENV)/.installed
 	$(VENV)/bin/python bench/wire_sizes.py
+	$(VENV)/bin/python bench/venue.py
+	$(VENV)/bin/python bench/fanout.py
+	$(VENV)/bin/python bench/satellite_footprint.py
 
 clean:
 	rm -rf $(VENV) $(VENV311) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -28,6 +28,7 @@ def satellite_settings(
     offset_ms: float = 0.0,
     drift_ppm: float = 0.0,
     inputs: tuple[str, ...] = ("Gate button",),
+    tls: bool = False,
 ) -> dict[str, Any]:
     """The YAML content of a satellite on loopback that records to `folder/record.jsonl`."""
     channels = ["left", "right", "both"]
@@ -38,6 +39,7 @@ def satellite_settings(
         "key": KEY_HEX,
         "state_dir": str(folder / "state"),
         "advertise": False,
+        "tls": tls,
         "cache": {"folder": str(folder / "cache"), "max_mb": 64},
         "devices": [
             {"name": "card", "type": "null", "path": str(folder / "record.jsonl"), "channels": 2}

@@ -20,7 +20,7 @@ from typing import Any
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import ATTR_ENTITY_ID, STATE_ON
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
-from homeassistant.exceptions import ServiceValidationError
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import (
     area_registry as ar,
 )
@@ -382,7 +382,10 @@ class Venue:
         await self._play_audio(effect, targets, start_us, volume, loop)
         self._schedule_steps(run_id, effect, rooms, start_us)
         offline = tuple(
-            room.name for room in rooms if room.speakers and not self.hosts.targets(room)
+            room.name
+            for room in rooms
+            if room.speakers
+            and not any(target.device.available for target in self.hosts.targets(room))
         )
         self.hass.bus.async_fire(
             EVENT_EFFECT_RUN,
@@ -572,14 +575,22 @@ class Venue:
                 await device.link.send(link.Stop(device.link.next_seq(), 0, 0, link.ALL_OUTPUTS, 0))
         self.state.loops.clear()
         self.state.theme = None
-        house = list(self.show.settings.house_lights) if self.show else []
-        if house:
-            await self.hass.services.async_call(
-                "light", "turn_on", {ATTR_ENTITY_ID: house, "brightness_pct": 100}, blocking=False
-            )
+        await self._house_lights_on(list(self.show.settings.house_lights) if self.show else [])
         self.hass.bus.async_fire(EVENT_STOPPED, {"rooms": "all", "emergency": True})
         _LOGGER.warning("Emergency stop: all sound stopped, house lights on")
         self.notify()
+
+    async def _house_lights_on(self, house: list[str]) -> None:
+        """Turn the house lights (and any other listed entities) fully on."""
+        lights = [entity_id for entity_id in house if entity_id.startswith("light.")]
+        others = [entity_id for entity_id in house if not entity_id.startswith("light.")]
+        calls = [("light", {ATTR_ENTITY_ID: lights, "brightness_pct": 100})] if lights else []
+        calls += [("homeassistant", {ATTR_ENTITY_ID: others})] if others else []
+        for domain, data in calls:
+            try:
+                await self.hass.services.async_call(domain, "turn_on", data)
+            except HomeAssistantError as err:
+                _LOGGER.error("Emergency stop could not turn on %s: %s", data[ATTR_ENTITY_ID], err)
 
     @callback
     def clear_emergency(self) -> None:

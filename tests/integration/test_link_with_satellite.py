@@ -20,10 +20,11 @@ from custom_components.maze_manager.satellite_link import (
     Asset,
     Preload,
     SatelliteAddress,
+    SatelliteAuthFailed,
     SatelliteLink,
+    SatelliteUnreachable,
     async_probe,
     venue_clock_us,
-    SatelliteAuthFailed,
 )
 from pi_satellite.satellite import Satellite
 from tests.satellite_harness import KEY, records, satellite_config, tone_wav
@@ -119,9 +120,7 @@ async def test_preload_sync_and_play_on_the_scheduled_frame(
     try:
         await wait_for(lambda: sat_link.synchronised)
         await wait_for(
-            lambda: any(
-                isinstance(m, link.AssetResult) and m.ok for m in listener.messages
-            )
+            lambda: any(isinstance(m, link.AssetResult) and m.ok for m in listener.messages)
         )
         assert satellite.player.cue_id_by_name("Lightning") == 1
         start_us = venue_clock_us() + 50_000
@@ -138,9 +137,7 @@ async def test_preload_sync_and_play_on_the_scheduled_frame(
         true_error_us = start["mono_us"] - start_us
         print(f"\nfirst sample {true_error_us:+d} us from the venue time it was scheduled for")
         assert abs(true_error_us) <= 1000
-        await wait_for(
-            lambda: any(isinstance(m, link.Started) for m in listener.messages)
-        )
+        await wait_for(lambda: any(isinstance(m, link.Started) for m in listener.messages))
         started = next(m for m in listener.messages if isinstance(m, link.Started))
         assert started.scheduled_us == start_us
         assert abs(started.actual_us - start_us) <= 2 * FRAME_US
@@ -160,7 +157,7 @@ async def test_a_second_connect_sends_only_the_cue_table(
         sat_link = SatelliteLink(http, address, KEY, listener)
         await sat_link.set_preload(preload)
         sat_link.start()
-        await wait_for(lambda: len(listener.hellos) > 0 and sat_link.connected)
+        await wait_for(lambda current=sat_link: current.connected)
         await wait_for(lambda: satellite.player.cue_id_by_name("Creak") == 3)
         await sat_link.stop()
     # The second hello already lists the asset as cached, so it was not sent again.
@@ -213,3 +210,23 @@ async def test_a_refused_key_stops_the_link_and_says_so(
         assert "pairing key" in (sat_link.last_error or "")
     finally:
         await sat_link.stop()
+
+
+async def test_tls_satellite_with_its_fingerprint_pinned(
+    tmp_path: Path, http: aiohttp.ClientSession
+) -> None:
+    config = satellite_config(tmp_path, "Vault Pi", tls=True)
+    secure = Satellite(config)
+    await secure.start()
+    try:
+        fingerprint = secure.identity.cert_fingerprint
+        assert fingerprint is not None
+        pinned = SatelliteAddress("127.0.0.1", secure.server.port, fingerprint)
+        assert pinned.url.startswith("wss://")
+        hello = await async_probe(http, pinned, KEY, "Home Assistant")
+        assert hello.name == "Vault Pi"
+        other = SatelliteAddress("127.0.0.1", secure.server.port, "ab" * 32)
+        with pytest.raises(SatelliteUnreachable):
+            await async_probe(http, other, KEY, "Home Assistant")
+    finally:
+        await secure.close()

@@ -109,5 +109,6 @@ class Controller:
             await self.send(link.AssetChunk(sha, offset, data[offset : offset + 65536]))
         await self.send(link.AssetEnd(sha))
         result = await self.wait_for(lambda m: isinstance(m, link.AssetResult) and m.sha256 == sha)
-        assert isinstance(result, link.AssetResult) and result.ok, result
+        assert isinstance(result, link.AssetResult)
+        assert result.ok, result
         return sha

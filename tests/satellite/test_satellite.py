@@ -30,11 +30,15 @@ async def _poll(condition, timeout: float = 10.0) -> None:  # type: ignore[no-un
             await asyncio.sleep(0.02)
 
 
-def _cue(cue_id: int, sha: bytes, name: str, *, loop: bool = False, bus: str = "fx") -> link.CueEntry:
+def _cue(
+    cue_id: int, sha: bytes, name: str, *, loop: bool = False, bus: str = "fx"
+) -> link.CueEntry:
     return link.CueEntry(cue_id, sha, name, 1.0, loop, bus, 10 if bus == "fx" else 1)
 
 
-async def test_plays_are_refused_until_synchronised(tmp_path: Path, http: aiohttp.ClientSession) -> None:
+async def test_plays_are_refused_until_synchronised(
+    tmp_path: Path, http: aiohttp.ClientSession
+) -> None:
     satellite = Satellite(satellite_config(tmp_path, "Crypt"))
     await satellite.start()
     try:
@@ -53,13 +57,16 @@ async def test_plays_are_refused_until_synchronised(tmp_path: Path, http: aiohtt
             unknown = await controller.wait_for(
                 lambda m: isinstance(m, link.Error) and m.code == link.ErrorCode.UNKNOWN_CUE
             )
-            assert isinstance(unknown, link.Error) and unknown.ref_seq == 78
+            assert isinstance(unknown, link.Error)
+            assert unknown.ref_seq == 78
     finally:
         await satellite.close()
     assert not records(tmp_path / "record.jsonl", "cue_start")
 
 
-async def test_skewed_satellites_start_together(tmp_path: Path, http: aiohttp.ClientSession) -> None:
+async def test_skewed_satellites_start_together(
+    tmp_path: Path, http: aiohttp.ClientSession
+) -> None:
     skews = [(1000.0, 100.0), (-1000.0, -100.0)]
     satellites = [
         Satellite(satellite_config(tmp_path / f"s{i}", f"Sat {i}", offset_ms=off, drift_ppm=ppm))
