@@ -230,9 +230,10 @@ def _find[T](items: Mapping[str, T], name: str) -> T | None:
     return next((item for key, item in items.items() if normalize_name(key) == wanted), None)
 
 
-def load_show(folder: Path) -> Show:
+def load_show(folder: Path, default_volume: float = DEFAULT_VOLUME) -> Show:
     """Read and check the show folder. Blocking file I/O: run it in the executor.
 
+    `default_volume` applies when neither show.yaml nor audio_config.json sets one.
     Raises ShowError when a file cannot be read or the show has problems.
     """
     texts: dict[str, str | None] = {}
@@ -248,7 +249,13 @@ def load_show(folder: Path) -> Show:
             problems.append(ShowProblem(file, None, f"cannot be read: {err.strerror or err}"))
     if problems:
         raise ShowError(problems)
-    return parse_show(texts[SHOW_FILE], texts[REMOTE_HOSTS_FILE], texts[AUDIO_CONFIG_FILE], folder)
+    return parse_show(
+        texts[SHOW_FILE],
+        texts[REMOTE_HOSTS_FILE],
+        texts[AUDIO_CONFIG_FILE],
+        folder,
+        default_volume=default_volume,
+    )
 
 
 def parse_show(
@@ -256,6 +263,8 @@ def parse_show(
     remote_hosts_json: str | None,
     audio_json: str | None,
     folder: Path,
+    *,
+    default_volume: float = DEFAULT_VOLUME,
 ) -> Show:
     """Build the show from the files' texts (None: the file is absent).
 
@@ -288,7 +297,7 @@ def parse_show(
     if problems:
         order = {file: index for index, file in enumerate(SHOW_FILES)}
         raise ShowError(sorted(problems, key=lambda p: (order[p.file], p.line or 0)))
-    return _assemble(folder, config, hosts_config["remote_hosts"], audio_config)
+    return _assemble(folder, config, hosts_config["remote_hosts"], audio_config, default_volume)
 
 
 def _read(
@@ -334,12 +343,13 @@ def _assemble(
     config: dict[str, Any],
     host_configs: dict[str, Any],
     audio_config: dict[str, Any],
+    fallback_volume: float,
 ) -> Show:
     """Merge the three checked files: show.yaml wins wherever it sets a value."""
     settings = config["settings"]
     default_volume = settings.get("default_volume", audio_config.get("default_volume"))
     venue = Settings(
-        default_volume=DEFAULT_VOLUME if default_volume is None else default_volume,
+        default_volume=fallback_volume if default_volume is None else default_volume,
         lead_ms=settings["lead_ms"],
         house_lights=tuple(settings["house_lights"]),
     )

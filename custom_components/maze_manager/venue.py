@@ -129,9 +129,7 @@ class Venue:
 
     @property
     def default_volume(self) -> float:
-        """The volume of effects whose files do not set one."""
-        if self.show is not None:
-            return self.show.settings.default_volume
+        """The volume of effects whose show files set none (the venue's option)."""
         return float(self.entry.options.get(CONF_DEFAULT_VOLUME, DEFAULT_VOLUME))
 
     @callback
@@ -151,7 +149,9 @@ class Venue:
     async def async_reload(self) -> bool:
         """Re-read the show files; on error keep the last good show and raise a repair."""
         try:
-            show = await self.hass.async_add_executor_job(load_show, self.show_folder)
+            show = await self.hass.async_add_executor_job(
+                load_show, self.show_folder, self.default_volume
+            )
             library = await self.hass.async_add_executor_job(build_library, show)
         except ShowError as err:
             self._raise_show_issue(err)

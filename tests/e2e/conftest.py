@@ -2,17 +2,21 @@
 
 The tests drive Home Assistant the way a user's browser does (onboarding, config flows,
 REST and the WebSocket API) and read what the satellites played from their null-output
-records. Every process is started through `Processes`, so each one is killed and waited
-for when its test ends, whatever happened; every wait is a bounded poll whose failure
-message carries the tail of the logs that explain it.
+records. The processes talk over loopback, or over a veth pair between two network
+namespaces for discovery (see test_discovery_e2e). Every process is started through
+`Processes`, so each one is killed and reaped when its test ends, whatever happened,
+before its working folder is removed; every wait is a bounded poll whose failure message
+carries the tail of the logs that explain it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -21,7 +25,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-import yaml
+import yaml  # type: ignore[import-untyped]
 
 from tests.satellite_harness import records
 
@@ -97,20 +101,28 @@ class Processes:
         return process
 
     def kill(self, process: subprocess.Popen[bytes]) -> None:
-        """SIGKILL one process and reap it (no goodbye, as when a Pi loses power)."""
+        """SIGKILL one process and reap it: no clean shutdown, as when it crashes."""
         process.kill()
         process.wait(timeout=KILL_WAIT_S)
         self._running.remove(process)
 
     def kill_all(self) -> None:
-        """Kill and reap everything still running."""
-        for process in list(self._running):
-            self.kill(process)
+        """Kill and reap everything still running; one failure does not spare the rest."""
+        with contextlib.ExitStack() as kills:
+            for process in list(self._running):
+                kills.callback(self.kill, process)
 
 
 @pytest.fixture
-def processes() -> Iterator[Processes]:
-    """Start processes through this; none outlives the test."""
+def workdir() -> Iterator[Path]:
+    """A folder for the test's configs, logs and records, removed when the test ends."""
+    with tempfile.TemporaryDirectory(prefix="maze-e2e-") as folder:
+        yield Path(folder)
+
+
+@pytest.fixture
+def processes(workdir: Path) -> Iterator[Processes]:
+    """Start processes through this; none outlives the test (nor its working folder)."""
     running = Processes()
     try:
         yield running
@@ -231,13 +243,13 @@ class SatelliteProcess:
         )
 
     def kill(self, processes: Processes) -> None:
-        """SIGKILL it, as a power cut would."""
+        """SIGKILL it: the process dies without any goodbye to Home Assistant."""
         assert self.process is not None, f"{self.name} was never started"
         processes.kill(self.process)
         self.process = None
 
-    async def wait_ready(self) -> float:
-        """Wait until this start logged that it serves; the seconds that took."""
+    async def wait_ready(self) -> None:
+        """Wait until this start logged that it serves."""
 
         async def ready() -> bool | None:
             if self.process is not None and self.process.poll() is not None:
@@ -245,13 +257,14 @@ class SatelliteProcess:
             text = self.log.read_text(encoding="utf-8") if self.log.exists() else ""
             return True if text.count(" ready on port ") >= self._starts else None
 
-        _, elapsed = await wait_for(ready, f"{self.name} ready", SATELLITE_UP_S, self.explain)
-        return elapsed
+        await wait_for(ready, f"{self.name} ready", SATELLITE_UP_S, self.explain)
 
     def cue_starts(self, scheduled_us: int) -> list[dict[str, Any]]:
         """The cue starts its null output recorded for one venue start time."""
         return [
-            line for line in records(self.record, "cue_start") if line["scheduled_us"] == scheduled_us
+            line
+            for line in records(self.record, "cue_start")
+            if line["scheduled_us"] == scheduled_us
         ]
 
     def explain(self) -> str:

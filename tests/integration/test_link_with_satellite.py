@@ -153,12 +153,19 @@ async def test_a_second_connect_sends_only_the_cue_table(
     sound = _asset(tone_wav(0.1))
     cue = link.CueEntry(3, sound.sha256, "Creak", 1.0, False, "fx", 1)
     preload = Preload(link.CueTable((cue,)), {sound.sha256: sound})
-    for _ in range(2):
+    for connection in range(2):
         sat_link = SatelliteLink(http, address, KEY, listener)
         await sat_link.set_preload(preload)
         sat_link.start()
-        await wait_for(lambda current=sat_link: current.connected)
-        await wait_for(lambda: satellite.player.cue_id_by_name("Creak") == 3)
+        await wait_for(lambda n=connection: len(listener.hellos) == n + 1)
+        if connection == 0:
+            await wait_for(lambda: any(isinstance(m, link.AssetResult) for m in listener.messages))
+        # A status report comes after the satellite has handled everything sent before it.
+        statuses = sum(isinstance(m, link.Status) for m in listener.messages)
+        await wait_for(
+            lambda seen=statuses: sum(isinstance(m, link.Status) for m in listener.messages) > seen
+        )
+        assert satellite.player.cue_id_by_name("Creak") == 3
         await sat_link.stop()
     # The second hello already lists the asset as cached, so it was not sent again.
     assert sound.sha256 in listener.hellos[-1].cached

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import wave
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,10 +20,12 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pytest
+import pytest_socket  # type: ignore[import-untyped]
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import CONF_HOST, CONF_PORT
 from homeassistant.core import HomeAssistant, ServiceCall, callback
 from homeassistant.setup import async_setup_component
+from homeassistant.util.async_ import get_scheduled_timer_handles
 from pytest_homeassistant_custom_component.common import (  # type: ignore[import-untyped]
     MockConfigEntry,
 )
@@ -45,6 +47,7 @@ from custom_components.maze_manager.satellite_link import venue_clock_us
 from custom_components.maze_manager.satellites import SatelliteDevice
 from custom_components.maze_manager.venue import Venue
 from pi_satellite.config import SatelliteConfig, parse_config
+from pi_satellite.inputs import Gesture, control_socket_path, send_gesture
 from pi_satellite.satellite import Satellite
 from tests.satellite_harness import KEY_HEX, records, satellite_settings, tone_wav
 
@@ -109,6 +112,10 @@ inputs:
     input: Gate button
     event: long_press
     theme: Halloween Night
+  - satellite: Gate Pi
+    input: Spare button
+    event: double_press
+    effect: Ambience
 """
 SOUNDS = {"lightning.wav": tone_wav(0.5, 440.0), "ambience.wav": tone_wav(0.5, 220.0)}
 
@@ -128,18 +135,14 @@ class RunningSatellite:
     folder: Path
     config: SatelliteConfig
     satellite: Satellite
+    port: int
+    """The loopback port the satellite listens (or listened) on."""
     entry: MockConfigEntry | None = None
 
     @property
     def satellite_id(self) -> str:
         """The id the satellite generated on its first start."""
         return self.satellite.identity.satellite_id
-
-    @property
-    def port(self) -> int:
-        """The loopback port the satellite listens on."""
-        port: int = self.satellite.server.port
-        return port
 
     @property
     def device(self) -> SatelliteDevice:
@@ -152,6 +155,11 @@ class RunningSatellite:
     def records(self, event: str | None = None) -> list[dict[str, Any]]:
         """What the null output recorded, optionally one kind of event."""
         return records(self.folder / "record.jsonl", event)
+
+    async def press(self, hass: HomeAssistant, input_name: str, gesture: Gesture) -> None:
+        """Play a gesture on a simulated input through the satellite's control socket."""
+        path = control_socket_path(self.config)
+        await hass.async_add_executor_job(send_gesture, path, input_name, gesture)
 
     def cue_starts(self) -> list[dict[str, Any]]:
         """The recorded cue starts."""
@@ -217,11 +225,23 @@ class Maze:
     # --- satellites -------------------------------------------------------------------
 
     async def start_satellite(
-        self, name: str, *, port: int = 0, wav: bool = False, **settings: Any
+        self,
+        name: str,
+        *,
+        port: int = 0,
+        wav: bool = False,
+        fallback: dict[str, Any] | None = None,
+        **settings: Any,
     ) -> RunningSatellite:
-        """Start a satellite (again, on its old port and state when it ran before)."""
+        """Start a satellite (again, on its old port and state when it ran before).
+
+        `wav` writes what it plays to `output.wav` instead of recording starts and stops;
+        `fallback` is its configuration for while Home Assistant is away.
+        """
         folder = self.root / name.replace(" ", "_")
         values = satellite_settings(folder, name, port=port, **settings)
+        if fallback is not None:
+            values["fallback"] = fallback
         if wav:
             values["devices"] = [
                 {"name": "card", "type": "wav", "path": str(folder / "output.wav"), "channels": 2}
@@ -231,7 +251,9 @@ class Maze:
         await running.start()
         known = self.satellites.get(name)
         entry = known.entry if known is not None else None
-        self.satellites[name] = RunningSatellite(name, folder, config, running, entry)
+        self.satellites[name] = RunningSatellite(
+            name, folder, config, running, running.server.port, entry
+        )
         return self.satellites[name]
 
     async def stop_satellite(self, name: str) -> None:
@@ -242,7 +264,12 @@ class Maze:
         """Stop a satellite and start it again on the same port, state and cache."""
         old = self.satellites[name]
         await old.satellite.close()
-        return await self.start_satellite(name, port=old.port)
+        inputs = tuple(item.name for item in old.config.inputs)
+        fallback = {
+            "keep_ambient": old.config.fallback.keep_ambient,
+            "inputs": dict(old.config.fallback.inputs),
+        }
+        return await self.start_satellite(name, port=old.port, inputs=inputs, fallback=fallback)
 
     def add_satellite_entry(self, name: str) -> MockConfigEntry:
         """The entry a user's flow creates for a satellite found by host and port."""
@@ -294,13 +321,21 @@ class Maze:
 
     async def async_setup(self) -> None:
         """Load every entry and wait for the satellites (a new one's entry reloads once)."""
-        assert await async_setup_component(self.hass, "input_boolean", {"input_boolean": {"fog_machine": {}}})
+        assert await async_setup_component(self.hass, "homeassistant", {})
+        assert await async_setup_component(
+            self.hass, "input_boolean", {"input_boolean": {"fog_machine": {}}}
+        )
         loads = {
             name: self._count_loads(running.entry)
             for name, running in self.satellites.items()
             if running.entry is not None and CONF_OUTPUTS not in running.entry.data
         }
-        assert await async_setup_component(self.hass, DOMAIN, {})
+        if DOMAIN in self.hass.config.components:
+            for entry in self.hass.config_entries.async_entries(DOMAIN):
+                if entry.state is ConfigEntryState.NOT_LOADED:
+                    assert await self.hass.config_entries.async_setup(entry.entry_id)
+        else:
+            assert await async_setup_component(self.hass, DOMAIN, {})
         await self.hass.async_block_till_done()
         for count in loads.values():
             await wait_for(lambda count=count: len(count) >= 2)
@@ -354,6 +389,25 @@ class Maze:
         await self.hass.async_block_till_done()
         for running in self.satellites.values():
             await running.satellite.close()
+        await _websocket_timers_run_out()
+
+
+async def _websocket_timers_run_out() -> None:
+    """Let the heartbeat timers of closed WebSockets fire.
+
+    aiohttp (3.11) re-arms a WebSocket's heartbeat when a frame arrives while another task
+    closes it; the timer then fires once, harmlessly, within a heartbeat (1 s). Home
+    Assistant's test plugin would report it as a lingering timer.
+    """
+    loop = asyncio.get_running_loop()
+
+    def pending() -> bool:
+        return any(
+            not handle.cancelled() and "WebSocketResponse." in repr(handle)
+            for handle in get_scheduled_timer_handles(loop)
+        )
+
+    await wait_for(lambda: not pending(), timeout=5)
 
 
 async def async_start_maze(maze: Maze, *names: str, show: str = SHOW_YAML, **options: Any) -> None:
@@ -370,12 +424,26 @@ async def async_start_maze(maze: Maze, *names: str, show: str = SHOW_YAML, **opt
 async def maze(
     hass: HomeAssistant, tmp_path: Path, socket_enabled: None
 ) -> AsyncIterator[Maze]:
-    """An empty maze; the test starts satellites and adds entries."""
+    """An empty maze; the test starts satellites and adds entries.
+
+    The satellites share Home Assistant's event loop here, so the test plugin's asyncio
+    debug mode (which times every callback) would slow their clock exchanges to a round
+    trip near the 1 ms that synchronisation allows; it is switched off for these tests.
+    """
+    asyncio.get_running_loop().set_debug(False)
     rig = Maze(hass, tmp_path)
     try:
         yield rig
     finally:
         await rig.async_close()
+
+
+@pytest.fixture
+def unix_sockets(socket_enabled: None) -> Iterator[None]:
+    """Also allow Unix sockets (the satellites' input control socket) besides loopback."""
+    pytest_socket.socket_allow_hosts(["127.0.0.1"], allow_unix_socket=True)
+    yield
+    pytest_socket.socket_allow_hosts(["127.0.0.1"])
 
 
 @pytest.fixture
