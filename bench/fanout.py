@@ -40,6 +40,8 @@ from tests.e2e.venue_setup import LIGHTNING_WAV, SHOW_FOLDER, add_satellite, add
 from tests.satellite_harness import satellite_settings  # noqa: E402
 
 SATELLITES = 50
+PORT_BASE = 21000
+"""Below Linux's ephemeral range, so the satellites' ports cannot meet an outgoing one."""
 CALLS = 100
 GAP_S = 0.05
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -80,7 +82,7 @@ async def _measure(folder: Path) -> None:
         satellites = [
             SatelliteProcess(
                 folder / f"sat{index}",
-                satellite_settings(folder / f"sat{index}", f"Sat {index}", port=free_port()),
+                satellite_settings(folder / f"sat{index}", f"Sat {index}", port=PORT_BASE + index),
             )
             for index in range(SATELLITES)
         ]

@@ -37,6 +37,7 @@ class RemoteHostManager:
 
     def __init__(self) -> None:
         self._devices: dict[str, SatelliteDevice] = {}
+        self._index: dict[str, SatelliteDevice] | None = None
         self.venue: Venue | None = None
 
     @property
@@ -47,14 +48,17 @@ class RemoteHostManager:
     def add(self, device: SatelliteDevice) -> None:
         """A satellite entry loaded."""
         self._devices[device.satellite_id] = device
+        self._index = None
 
     def remove(self, device: SatelliteDevice) -> None:
         """A satellite entry unloaded."""
         if self._devices.get(device.satellite_id) is device:
             del self._devices[device.satellite_id]
+            self._index = None
 
     def satellite_connected(self, device: SatelliteDevice) -> None:
-        """Forward to the venue, if one is loaded."""
+        """Forward to the venue, if one is loaded (the satellite's name may be new)."""
+        self._index = None
         if self.venue is not None:
             self.venue.satellite_connected(device)
 
@@ -65,11 +69,13 @@ class RemoteHostManager:
 
     def find(self, reference: str) -> SatelliteDevice | None:
         """A satellite by id, name (any case) or host address, as show files name them."""
-        wanted = reference.strip().casefold()
-        for device in self._devices.values():
-            if wanted in (device.satellite_id.casefold(), device.name.casefold(), device.host):
-                return device
-        return None
+        if self._index is None:
+            # Every effect run looks up every speaker: index once, not per lookup.
+            self._index = {}
+            for device in self._devices.values():
+                for key in (device.host, device.name, device.satellite_id):
+                    self._index.setdefault(key.casefold(), device)
+        return self._index.get(reference.strip().casefold())
 
     def targets(self, room: Room) -> list[Target]:
         """The satellites and outputs that play a room's sound, one target per satellite."""

@@ -373,7 +373,8 @@ class Venue:
         start_us: int | None = None,
     ) -> RunResult:
         """Fire an effect in some rooms at one venue time."""
-        targets = self._targets(rooms)
+        by_room = {room.name: self.hosts.targets(room) for room in rooms}
+        targets = _merged(by_room.values())
         devices = {target.device.satellite_id: target.device for target in targets}
         if start_us is None:
             start_us = venue_clock_us() + self.lead_us(devices.values())
@@ -382,10 +383,7 @@ class Venue:
         await self._play_audio(effect, targets, start_us, volume, loop)
         self._schedule_steps(run_id, effect, rooms, start_us)
         offline = tuple(
-            room.name
-            for room in rooms
-            if room.speakers
-            and not any(target.device.available for target in self.hosts.targets(room))
+            room.name for room in rooms if room.speakers and not _any_available(by_room[room.name])
         )
         self.hass.bus.async_fire(
             EVENT_EFFECT_RUN,
@@ -405,14 +403,7 @@ class Venue:
         )
 
     def _targets(self, rooms: Iterable[Room]) -> list[Target]:
-        masks: dict[str, Target] = {}
-        for room in rooms:
-            for target in self.hosts.targets(room):
-                sid = target.device.satellite_id
-                previous = masks.get(sid)
-                mask = target.output_mask | (previous.output_mask if previous else 0)
-                masks[sid] = Target(target.device, mask)
-        return [target for target in masks.values() if target.device.available]
+        return _merged(self.hosts.targets(room) for room in rooms)
 
     async def _play_audio(
         self,
@@ -609,6 +600,22 @@ class Venue:
     async def async_close(self) -> None:
         """Cancel everything scheduled; the entry is unloading."""
         self.timeline.cancel()
+
+
+def _merged(per_room: Iterable[list[Target]]) -> list[Target]:
+    """One target per connected satellite, its outputs for every room OR-ed together."""
+    masks: dict[str, Target] = {}
+    for targets in per_room:
+        for target in targets:
+            sid = target.device.satellite_id
+            previous = masks.get(sid)
+            mask = target.output_mask | (previous.output_mask if previous else 0)
+            masks[sid] = Target(target.device, mask)
+    return [target for target in masks.values() if target.device.available]
+
+
+def _any_available(targets: list[Target]) -> bool:
+    return any(target.device.available for target in targets)
 
 
 async def _send_all(device: SatelliteDevice, messages: list[link.Message]) -> None:
