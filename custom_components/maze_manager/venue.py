@@ -312,12 +312,7 @@ class Venue:
         show = self._require_show()
         found = show.find_effect(name)
         if found is None:
-            raise ServiceValidationError(
-                f"Unknown effect {name}",
-                translation_domain=DOMAIN,
-                translation_key="unknown_effect",
-                translation_placeholders={"effect": name},
-            )
+            raise _unknown("effect", name)
         return found
 
     def theme(self, name: str) -> Theme:
@@ -325,12 +320,7 @@ class Venue:
         show = self._require_show()
         found = show.find_theme(name)
         if found is None:
-            raise ServiceValidationError(
-                f"Unknown theme {name}",
-                translation_domain=DOMAIN,
-                translation_key="unknown_theme",
-                translation_placeholders={"theme": name},
-            )
+            raise _unknown("theme", name)
         return found
 
     def rooms(self, names: Iterable[str] | None, areas: Iterable[str] = ()) -> list[Room]:
@@ -342,12 +332,7 @@ class Venue:
         for name in names or ():
             room = show.find_room(name)
             if room is None:
-                raise ServiceValidationError(
-                    f"Unknown room {name}",
-                    translation_domain=DOMAIN,
-                    translation_key="unknown_room",
-                    translation_placeholders={"room": name},
-                )
+                raise _unknown("room", name)
             chosen[room.name] = room
         for area_id in areas:
             matches = [n for n, a in self.room_areas.items() if a == area_id]
@@ -600,6 +585,16 @@ class Venue:
     async def async_close(self) -> None:
         """Cancel everything scheduled; the entry is unloading."""
         self.timeline.cancel()
+
+
+def _unknown(kind: str, name: str) -> ServiceValidationError:
+    """The error for a show item (effect, theme, room) that does not exist."""
+    return ServiceValidationError(
+        f"Unknown {kind} {name}",
+        translation_domain=DOMAIN,
+        translation_key=f"unknown_{kind}",
+        translation_placeholders={kind: name},
+    )
 
 
 def _merged(per_room: Iterable[list[Target]]) -> list[Target]:
