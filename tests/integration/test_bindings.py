@@ -69,7 +69,9 @@ async def test_a_press_runs_the_bound_effect_through_the_service(
     await wait_for(lambda: outputs_playing(venue_maze, GATE, "Lightning"))
     # Press and release arrive; only the press is bound.
     await wait_for_event(hass, "event.gate_pi_gate_button", "release")
-    assert maze_calls(calls) == [("run_effect", {"effect_name": "Lightning", "rooms": ["Entrance"]})]
+    assert maze_calls(calls) == [
+        ("run_effect", {"effect_name": "Lightning", "rooms": ["Entrance"]})
+    ]
     assert outputs_playing(venue_maze, GATE, "Lightning") == {0}
     assert venue_maze[CELLAR].records() == []
 

@@ -86,8 +86,10 @@ async def test_run_effect_all_rooms_with_the_seed_body(
 
     lightning = venue_maze.cue_id("Lightning")
     await wait_for(
-        lambda: len(starts_of(venue_maze, GATE, lightning) + starts_of(venue_maze, CELLAR, lightning))
-        == 4
+        lambda: (
+            len(starts_of(venue_maze, GATE, lightning) + starts_of(venue_maze, CELLAR, lightning))
+            == 4
+        )
     )
     for name in (GATE, CELLAR):
         starts = starts_of(venue_maze, name, lightning)
@@ -103,8 +105,7 @@ async def test_run_effect_all_rooms_with_the_seed_body(
         (
             RUN_EFFECT,
             {**SEED_RUN_EFFECT, "audio": {"volume": 1.8}},
-            "value must be at most 1.0 for dictionary value @ data['audio']['volume']. "
-            "Got 1.8",
+            "value must be at most 1.0 for dictionary value @ data['audio']['volume']. Got 1.8",
         ),
         (
             RUN_EFFECT,
@@ -150,7 +151,6 @@ async def test_run_effect_all_rooms_with_the_seed_body(
     ],
 )
 async def test_bad_bodies_are_refused_with_a_reason(
-    hass: HomeAssistant,
     venue_maze: Maze,
     hass_client: ClientSessionGenerator,
     url: str,

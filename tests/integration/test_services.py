@@ -149,7 +149,9 @@ async def test_requested_volume_is_what_the_room_hears(hass: HomeAssistant, maze
     await wait_for(lambda: len(gate.device.started) == 1)
     # Ambience sets no volume: the venue's default volume applies in Cop Dodge (Right).
     await call(
-        hass, "run_effect", {"room": "Cop Dodge", "effect_name": "Ambience", "audio": {"loop": False}}
+        hass,
+        "run_effect",
+        {"room": "Cop Dodge", "effect_name": "Ambience", "audio": {"loop": False}},
     )
     await wait_for(lambda: len(gate.device.started) == 2)
     await asyncio.sleep(0.6)  # both half-second tones have ended
@@ -267,24 +269,22 @@ async def start_ambience_everywhere(hass: HomeAssistant, maze: Maze) -> dict[str
 def stopped(maze: Maze, name: str) -> list[tuple[int, int, str]]:
     """A satellite's cue stops: cue id, output, reason."""
     return [
-        (line["cue_id"], line["output"], line["reason"])
-        for line in maze[name].records("cue_stop")
+        (line["cue_id"], line["output"], line["reason"]) for line in maze[name].records("cue_stop")
     ]
 
 
-async def test_stop_a_room_leaves_the_others_playing(
-    hass: HomeAssistant, venue_maze: Maze
-) -> None:
+async def test_stop_a_room_leaves_the_others_playing(hass: HomeAssistant, venue_maze: Maze) -> None:
     await start_ambience_everywhere(hass, venue_maze)
     ambience = venue_maze.cue_id("Ambience")
     stops = async_capture_events(hass, EVENT_STOPPED)
 
-    await hass.services.async_call(
-        DOMAIN, "stop", {"room": "Crypt", "fade_ms": 0}, blocking=True
-    )
+    await hass.services.async_call(DOMAIN, "stop", {"room": "Crypt", "fade_ms": 0}, blocking=True)
     await wait_for(lambda: len(stopped(venue_maze, CELLAR)) == 2)
     await asyncio.sleep(0.3)
-    assert sorted(stopped(venue_maze, CELLAR)) == [(ambience, 0, "stopped"), (ambience, 1, "stopped")]
+    assert sorted(stopped(venue_maze, CELLAR)) == [
+        (ambience, 0, "stopped"),
+        (ambience, 1, "stopped"),
+    ]
     assert stopped(venue_maze, GATE) == []
     assert [stop.data["rooms"] for stop in stops] == [["Crypt"]]
     # Only the Gate's loop is still wanted (and would be restored after a reconnect).
@@ -297,8 +297,11 @@ async def test_stop_an_effect_leaves_other_effects_playing(
     hass: HomeAssistant, venue_maze: Maze
 ) -> None:
     await start_ambience_everywhere(hass, venue_maze)
-    await call(hass, "run_effect", {"effect_name": "Lightning", "room": "Entrance",
-                                    "audio": {"loop": True}})
+    await call(
+        hass,
+        "run_effect",
+        {"effect_name": "Lightning", "room": "Entrance", "audio": {"loop": True}},
+    )
     lightning = venue_maze.cue_id("Lightning")
     await wait_for_starts(venue_maze, lightning, 1)
 
@@ -309,9 +312,7 @@ async def test_stop_an_effect_leaves_other_effects_playing(
     await asyncio.sleep(0.3)
     assert stopped(venue_maze, GATE) == [(lightning, 0, "stopped")]
     assert stopped(venue_maze, CELLAR) == []
-    assert {key.cue_id for key in venue_maze.venue.state.loops} == {
-        venue_maze.cue_id("Ambience")
-    }
+    assert {key.cue_id for key in venue_maze.venue.state.loops} == {venue_maze.cue_id("Ambience")}
 
 
 async def test_stop_everything_fades_out(hass: HomeAssistant, venue_maze: Maze) -> None:
@@ -340,42 +341,55 @@ async def test_stop_everything_fades_out(hass: HomeAssistant, venue_maze: Maze) 
     assert venue_maze.venue.timeline.pending == 0
 
 
-async def test_stop_cancels_the_steps_still_to_come(
-    hass: HomeAssistant, venue_maze: Maze
-) -> None:
+async def test_stop_cancels_only_the_steps_it_names(hass: HomeAssistant, maze: Maze) -> None:
+    await async_start_maze(maze, GATE, lead_ms=300)  # time to stop before any step is due
     await call(hass, "run_effect", {"effect_name": "Lightning", "room": "Entrance"})
-    await call(hass, "run_effect", {"effect_name": "Blackout", "room": "Cop Dodge"})
-    await hass.services.async_call(
-        DOMAIN, "stop", {"effect_name": "Lightning", "room": "Entrance"}, blocking=True
-    )
+    await call(hass, "run_effect", {"effect_name": "Blackout", "room": "Entrance"})
+    timeline = maze.venue.timeline
+    assert timeline.pending == 4  # Lightning: two light steps and an action; Blackout: one
+
     # Blackout has no sound: stopping it only cancels its light step.
     await hass.services.async_call(DOMAIN, "stop", {"effect_name": "Blackout"}, blocking=True)
-    await asyncio.sleep(0.5)
-    assert venue_maze.lights.calls == []
+    assert timeline.pending == 3
+    await hass.services.async_call(DOMAIN, "stop", {"room": "Cop Dodge"}, blocking=True)
+    assert timeline.pending == 3
+    await hass.services.async_call(
+        DOMAIN, "stop", {"room": "Entrance", "fade_ms": 0}, blocking=True
+    )
+    assert timeline.pending == 0
+
+    # A stop is scheduled with the same lead as a run, so the sound starts and is cut off
+    # a few milliseconds later, long before its half second is over.
+    await wait_for(lambda: maze[GATE].records("cue_stop"))
+    [start], [stop] = maze[GATE].cue_starts(), maze[GATE].records("cue_stop")
+    assert stop["reason"] == "stopped"
+    assert stop["mono_us"] - start["mono_us"] < 100_000
+    await asyncio.sleep(0.4)
+    assert maze.lights.calls == []
     assert hass.states.get("input_boolean.fog_machine").state == "off"  # type: ignore[union-attr]
-    assert venue_maze.venue.timeline.pending == 0
 
 
 # --- emergency stop ---------------------------------------------------------------------
 
 
 async def test_emergency_stop_silences_everything_until_cleared(
-    hass: HomeAssistant, venue_maze: Maze
+    hass: HomeAssistant, maze: Maze
 ) -> None:
-    await start_ambience_everywhere(hass, venue_maze)
+    await async_start_maze(maze, GATE, CELLAR, lead_ms=300)  # steps are still to come
+    await start_ambience_everywhere(hass, maze)
     await call(hass, "run_effect", {"effect_name": "Lightning", "room": "Entrance"})
 
     await hass.services.async_call(DOMAIN, "emergency_stop", {}, blocking=True)
-    await wait_for(lambda: len(stopped(venue_maze, GATE) + stopped(venue_maze, CELLAR)) >= 4)
+    await wait_for(lambda: len(stopped(maze, GATE) + stopped(maze, CELLAR)) >= 4)
     await hass.async_block_till_done()
     # House lights on at full brightness; the Lightning's light steps never come.
-    assert venue_maze.lights.calls[0][:2] == (
+    assert maze.lights.calls[0][:2] == (
         "turn_on",
         {"entity_id": ["light.house"], "brightness_pct": 100},
     )
     await asyncio.sleep(0.4)
-    assert len(venue_maze.lights.calls) == 1
-    assert venue_maze.venue.state.loops == {}
+    assert len(maze.lights.calls) == 1
+    assert maze.venue.state.loops == {}
 
     for service, data in (
         ("run_effect", SEED_RUN_EFFECT),
@@ -388,10 +402,22 @@ async def test_emergency_stop_silences_everything_until_cleared(
         )
 
     await hass.services.async_call(DOMAIN, "clear_emergency_stop", {}, blocking=True)
-    lightning = venue_maze.cue_id("Lightning")
-    before = len([s for s in venue_maze[GATE].cue_starts() if s["cue_id"] == lightning])
+    lightning = maze.cue_id("Lightning")
+    before = len([s for s in maze[GATE].cue_starts() if s["cue_id"] == lightning])
     await call(hass, "run_effect", SEED_RUN_EFFECT)
-    await wait_for_starts(venue_maze, lightning, before + 1)
+    await wait_for_starts(maze, lightning, before + 1)
+
+
+async def test_emergency_stop_without_a_light_integration_still_silences(
+    hass: HomeAssistant, venue_maze: Maze, caplog: pytest.LogCaptureFixture
+) -> None:
+    await start_ambience_everywhere(hass, venue_maze)
+    hass.services.async_remove("light", "turn_on")
+
+    await hass.services.async_call(DOMAIN, "emergency_stop", {}, blocking=True)
+    assert "Emergency stop could not turn on ['light.house']" in caplog.text
+    await wait_for(lambda: len(stopped(venue_maze, GATE) + stopped(venue_maze, CELLAR)) == 4)
+    assert venue_maze.venue.state.emergency
 
 
 # --- reload -----------------------------------------------------------------------------
@@ -408,9 +434,7 @@ async def test_reload_brings_a_new_effect(hass: HomeAssistant, venue_maze: Maze)
     assert_on_time(await wait_for_starts(venue_maze, scream, 2), response["start_us"])
 
 
-async def test_a_bad_reload_keeps_the_last_good_show(
-    hass: HomeAssistant, venue_maze: Maze
-) -> None:
+async def test_a_bad_reload_keeps_the_last_good_show(hass: HomeAssistant, venue_maze: Maze) -> None:
     venue_maze.write_show(SHOW_YAML.replace("volume: 0.5", "volume: 1.8"))
     with pytest.raises(ServiceValidationError) as caught:
         await hass.services.async_call(DOMAIN, "reload", {}, blocking=True)
@@ -507,7 +531,9 @@ async def test_effects_need_a_show(hass: HomeAssistant, maze: Maze) -> None:
         "no_show: No show is loaded: fix the show files and call maze_manager.reload"
     )
     # Stopping everything needs no show: it silences every satellite.
+    stops = async_capture_events(hass, EVENT_STOPPED)
     await hass.services.async_call(DOMAIN, "stop", {}, blocking=True)
+    assert [stop.data["rooms"] for stop in stops] == ["all"]
 
 
 async def test_a_room_whose_satellite_has_no_entry_is_offline(
@@ -517,6 +543,5 @@ async def test_a_room_whose_satellite_has_no_entry_is_offline(
     response = await call(hass, "run_effect", {"effect_name": "Ambience", "all_rooms": True})
     assert response["offline_rooms"] == ["Crypt"]
     assert response["satellites"] == [maze[GATE].satellite_id]
-    assert started_outputs(maze, maze.cue_id("Ambience")) == {}
     await wait_for_starts(maze, maze.cue_id("Ambience"), 2)
     assert started_outputs(maze, maze.cue_id("Ambience")) == {GATE: {0, 1}}

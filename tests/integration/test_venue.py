@@ -6,22 +6,34 @@ from __future__ import annotations
 
 import asyncio
 import json
+from ipaddress import ip_address
 from typing import Any
 
 import pytest
+from homeassistant.config_entries import SOURCE_REAUTH, SOURCE_ZEROCONF
 from homeassistant.core import Event, EventStateChangedData, HomeAssistant, callback
+from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import area_registry as ar
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.event import async_track_state_change_event
+from homeassistant.helpers.service_info.zeroconf import ZeroconfServiceInfo
 from pytest_homeassistant_custom_component.common import (  # type: ignore[import-untyped]
     MockConfigEntry,
 )
 
-from custom_components.maze_manager.const import CONF_LEAD_MS, CONF_SHOW_FOLDER, DOMAIN
+from custom_components.maze_manager import satellite_link
+from custom_components.maze_manager.const import (
+    CONF_LEAD_MS,
+    CONF_PAIRING_KEY,
+    CONF_SHOW_FOLDER,
+    DOMAIN,
+    ZEROCONF_TYPE,
+)
 from custom_components.maze_manager.satellite_link import venue_clock_us
 from custom_components.maze_manager.venue import SHOW_ISSUE_ID
+from pi_satellite.discovery import txt_records
 from pi_satellite.inputs import Gesture
 from tests.integration.venue_fixtures import (
     CELLAR,
@@ -120,13 +132,13 @@ AUDIO_CONFIG = '{\n  "effects": {\n    "Thunder": {"audio_file": "thunder.mp3"}\
     ids=["volume", "two_problems", "yaml_syntax", "json_syntax", "missing_sound"],
 )
 async def test_a_bad_show_raises_a_repair_naming_file_line_and_problem(
-    hass: HomeAssistant, maze: Maze, files: dict[str, str], file: str, line: str, problems: str
+    maze: Maze, files: dict[str, str], file: str, line: str, problems: str
 ) -> None:
     maze.write_show(**files)
     maze.add_venue_entry()
     await maze.async_setup()
 
-    issue = ir.async_get(hass).async_get_issue(DOMAIN, SHOW_ISSUE_ID)
+    issue = ir.async_get(maze.hass).async_get_issue(DOMAIN, SHOW_ISSUE_ID)
     assert issue is not None
     folder = str(maze.show_folder)
     assert (issue.severity, issue.is_fixable, issue.translation_key) == (
@@ -175,7 +187,8 @@ MISTAKES = {
         "show.yaml line 8: themes.Night.cues[0].rooms: names no rooms (write all for every room)",
     ),
     "two_colours": (
-        "effects:\n  Flash:\n    steps:\n      - light: {rgb_color: [255, 0, 0], color_name: red}\n",
+        "effects:\n  Flash:\n    steps:\n"
+        "      - light: {rgb_color: [255, 0, 0], color_name: red}\n",
         "show.yaml line 4: effects.Flash.steps[0].light: sets rgb_color and color_name: a light "
         "takes one colour at a time",
     ),
@@ -190,7 +203,8 @@ MISTAKES = {
         "step",
     ),
     "light_with_target": (
-        "effects:\n  Flash:\n    steps:\n      - light: on\n        target: {entity_id: light.hall}\n",
+        "effects:\n  Flash:\n    steps:\n"
+        "      - light: on\n        target: {entity_id: light.hall}\n",
         "show.yaml line 4: effects.Flash.steps[0]: target and data go with action; a light step "
         "sets the room's lights",
     ),
@@ -346,9 +360,33 @@ async def test_a_sound_changed_on_disk_is_not_sent_until_reloaded(
     assert await hass.config_entries.async_setup(cellar.entry_id)
     await wait_for(lambda: "lightning.wav changed on disk; reload the show" in caplog.text)
     await wait_for(lambda: maze[CELLAR].satellite.player.cue_id_by_name("Ambience"))
+    await wait_for(lambda: maze[CELLAR].device.link.synchronised)
     assert maze[CELLAR].satellite.player.cue_id_by_name("Lightning") is None
-    # The satellite that already holds it keeps playing the sound the show was loaded with.
-    assert maze[GATE].satellite.player.cue_id_by_name("Lightning") == maze.cue_id("Lightning")
+    # The satellite that lacks the sound says so when asked to play it; the one that
+    # already holds it plays the sound the show was loaded with.
+    await run(hass, {"effect_name": "Lightning", "rooms": ["Crypt", "Entrance"]})
+    lightning = maze.cue_id("Lightning")
+    await wait_for(lambda: f"Satellite {CELLAR} reports UNKNOWN_CUE" in caplog.text)
+    assert f"cue {lightning} is not in the cue table" in caplog.text
+    await wait_for(lambda: starts(maze, GATE, "Lightning"))
+    assert maze[CELLAR].cue_starts() == []
+
+
+async def test_a_sound_too_big_for_a_satellite_is_reported(
+    hass: HomeAssistant, maze: Maze, caplog: pytest.LogCaptureFixture
+) -> None:
+    await maze.start_satellite(GATE, cache_mb=1)
+    maze.add_satellite_entry(GATE)
+    storm = maze.show_folder / "storm.wav"
+    storm.write_bytes(b"RIFF" + bytes(2 * 1024 * 1024))
+    maze.write_show(SHOW_YAML.replace("  Blackout:", "  Storm:\n    audio: storm.wav\n  Blackout:"))
+    maze.add_venue_entry()
+    await maze.async_setup(ready=False)  # the satellite will never hold every cue
+    await wait_for(lambda: f"Satellite {GATE} could not store sound" in caplog.text)
+    assert "is larger than the whole cache (1048576 bytes)" in caplog.text
+    player = maze[GATE].satellite.player
+    assert player.cue_id_by_name("Storm") is None
+    assert player.cue_id_by_name("Lightning") == maze.cue_id("Lightning")
 
 
 # --- rooms are areas ----------------------------------------------------------------------
@@ -387,7 +425,7 @@ async def test_rooms_become_areas(hass: HomeAssistant, maze: Maze) -> None:
         "Gate": gate.id,
     }
     assert areas.async_get_area_by_name("Crypt") is None
-    assert len(areas.async_list_areas()) == 4
+    assert len(list(areas.async_list_areas())) == 4
 
 
 # --- effect timelines ---------------------------------------------------------------------
@@ -584,6 +622,53 @@ async def test_after_an_emergency_stop_no_loop_comes_back(
     assert len(starts(venue_maze, CELLAR, "Ambience")) == 2
 
 
+async def test_a_loop_still_playing_when_home_assistant_returns_is_left_alone(
+    hass: HomeAssistant, venue_maze: Maze
+) -> None:
+    await run(hass, {"effect_name": "Ambience", "room": "Crypt"})
+    await wait_for(lambda: len(starts(venue_maze, CELLAR, "Ambience")) == 2)
+    cellar = venue_maze[CELLAR]
+    assert cellar.entry is not None
+
+    # Home Assistant's side reconnects (as after its restart); the satellite kept the
+    # ambient loop going meanwhile, so nothing is started twice or stopped.
+    assert await hass.config_entries.async_reload(cellar.entry.entry_id)
+    await venue_maze.async_ready()
+    await asyncio.sleep(0.5)
+    assert len(starts(venue_maze, CELLAR, "Ambience")) == 2
+    assert cellar.records("cue_stop") == []
+
+
+async def test_zeroconf_brings_a_restarted_satellite_back_at_once(
+    hass: HomeAssistant, venue_maze: Maze, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(satellite_link, "BACKOFF_S", (600.0,))  # no retry on its own
+    cellar = venue_maze[CELLAR]
+    await venue_maze.stop_satellite(CELLAR)
+    await wait_for(lambda: not cellar.device.available)
+    restarted = await venue_maze.start_satellite(
+        CELLAR, port=cellar.port, inputs=("Gate button", "Spare button")
+    )
+    await asyncio.sleep(0.3)
+    assert not cellar.device.available
+
+    announcement = ZeroconfServiceInfo(
+        ip_address=ip_address("127.0.0.1"),
+        ip_addresses=[ip_address("127.0.0.1")],
+        port=restarted.port,
+        hostname="cellar-pi.local.",
+        type=ZEROCONF_TYPE,
+        name=f"{CELLAR}.{ZEROCONF_TYPE}",
+        properties=txt_records(CELLAR, restarted.satellite.identity),
+    )
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_ZEROCONF}, data=announcement
+    )
+    assert (result["type"], result["reason"]) == (FlowResultType.ABORT, "already_configured")
+    await venue_maze.async_ready()
+    assert cellar.device.available
+
+
 @pytest.mark.usefixtures("unix_sockets")
 async def test_a_loop_home_assistant_did_not_ask_for_is_stopped(
     hass: HomeAssistant, maze: Maze
@@ -627,3 +712,19 @@ async def test_the_remote_host_files_add_rooms_and_speakers(
     assert response["satellites"] == [maze[GATE].satellite_id]
     await wait_for(lambda: len(starts(maze, GATE, "Lightning")) == 2)
     assert {line["output"] for line in starts(maze, GATE, "Lightning")} == {0, 1}
+
+
+async def test_a_satellite_that_refuses_the_key_asks_for_the_new_one(
+    hass: HomeAssistant, maze: Maze
+) -> None:
+    await maze.start_satellite(GATE)
+    entry = maze.add_satellite_entry(GATE)
+    hass.config_entries.async_update_entry(entry, data={**entry.data, CONF_PAIRING_KEY: "0f" * 32})
+    await maze.async_setup(ready=False)
+
+    await wait_for(lambda: hass.config_entries.flow.async_progress_by_handler(DOMAIN))
+    [flow] = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
+    assert flow["context"]["source"] == SOURCE_REAUTH
+    assert flow["context"]["entry_id"] == entry.entry_id
+    assert not maze[GATE].device.available
+    assert not maze[GATE].satellite.connected

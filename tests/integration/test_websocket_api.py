@@ -97,7 +97,7 @@ async def test_venue_before_it_is_set_up_and_without_a_show(
     await maze.start_satellite(GATE)
     maze.add_satellite_entry(GATE)
     await maze.async_setup()
-    empty = {"rooms": [], "effects": [], "themes": []}
+    empty: dict[str, list[Any]] = {"rooms": [], "effects": [], "themes": []}
     assert await command(hass_ws_client, "maze_manager/venue") == {"loaded": False, **empty}
 
     maze.add_venue_entry()  # an empty show folder
@@ -178,6 +178,9 @@ async def test_only_devices_an_entry_no_longer_provides_can_be_removed(
     assert not refused["success"]
     assert devices.async_get(own.id) is not None
 
-    for entry_id, device_id in ((gate.entry.entry_id, stale.id), (venue_entry.entry_id, venue_device.id)):
+    for entry_id, device_id in (
+        (gate.entry.entry_id, stale.id),
+        (venue_entry.entry_id, venue_device.id),
+    ):
         assert (await remove_device(hass_ws_client, entry_id, device_id))["success"]
         assert devices.async_get(device_id) is None

@@ -56,7 +56,6 @@ GATE = "Gate Pi"
 CELLAR = "Cellar Pi"
 TONE_PEAK = 12000 / 32768
 """The peak of `tone_wav`'s sine as a float sample."""
-FRAME_US = 1e6 / 48000
 
 SHOW_YAML = """\
 settings:
@@ -72,7 +71,7 @@ rooms:
   Cop Dodge:
     speakers:
       - satellite: Gate Pi
-        output: Right
+        output: 1
   Crypt:
     speakers: Cellar Pi
 effects:
@@ -231,17 +230,21 @@ class Maze:
         port: int = 0,
         wav: bool = False,
         fallback: dict[str, Any] | None = None,
+        cache_mb: float | None = None,
         **settings: Any,
     ) -> RunningSatellite:
         """Start a satellite (again, on its old port and state when it ran before).
 
         `wav` writes what it plays to `output.wav` instead of recording starts and stops;
-        `fallback` is its configuration for while Home Assistant is away.
+        `fallback` is its configuration for while Home Assistant is away; `cache_mb` caps
+        its sound cache.
         """
         folder = self.root / name.replace(" ", "_")
         values = satellite_settings(folder, name, port=port, **settings)
         if fallback is not None:
             values["fallback"] = fallback
+        if cache_mb is not None:
+            values["cache"]["max_mb"] = cache_mb
         if wav:
             values["devices"] = [
                 {"name": "card", "type": "wav", "path": str(folder / "output.wav"), "channels": 2}
@@ -294,11 +297,10 @@ class Maze:
     # --- the venue --------------------------------------------------------------------
 
     def write_show(self, text: str = SHOW_YAML, **files: str) -> None:
-        """Write show.yaml, the show's sounds and any other file of the show folder."""
+        """Write the show's sounds, show.yaml (`text`) and other files by name (`files` wins)."""
         for sound, data in SOUNDS.items():
             (self.show_folder / sound).write_bytes(data)
-        (self.show_folder / "show.yaml").write_text(text, encoding="utf-8")
-        for file, content in files.items():
+        for file, content in {"show.yaml": text, **files}.items():
             (self.show_folder / file).write_text(content, encoding="utf-8")
 
     def add_venue_entry(self, **options: Any) -> MockConfigEntry:
@@ -319,17 +321,19 @@ class Maze:
         self.venue_entry = entry
         return entry
 
-    async def async_setup(self) -> None:
-        """Load every entry and wait for the satellites (a new one's entry reloads once)."""
+    async def async_setup(self, *, ready: bool = True) -> None:
+        """Load every entry; with `ready`, wait until each satellite is synchronised and
+        holds the show's cues (a new satellite's entry reloads once after its first hello).
+        """
         assert await async_setup_component(self.hass, "homeassistant", {})
         assert await async_setup_component(
             self.hass, "input_boolean", {"input_boolean": {"fog_machine": {}}}
         )
-        loads = {
-            name: self._count_loads(running.entry)
-            for name, running in self.satellites.items()
+        loads = [
+            self._count_loads(running.entry)
+            for running in self.satellites.values()
             if running.entry is not None and CONF_OUTPUTS not in running.entry.data
-        }
+        ]
         if DOMAIN in self.hass.config.components:
             for entry in self.hass.config_entries.async_entries(DOMAIN):
                 if entry.state is ConfigEntryState.NOT_LOADED:
@@ -337,8 +341,9 @@ class Maze:
         else:
             assert await async_setup_component(self.hass, DOMAIN, {})
         await self.hass.async_block_till_done()
-        for count in loads.values():
-            await wait_for(lambda count=count: len(count) >= 2)
+        if not ready:
+            return
+        await wait_for(lambda: all(len(count) >= 2 for count in loads))
         await self.async_ready()
 
     @staticmethod
@@ -356,19 +361,17 @@ class Maze:
 
     async def async_ready(self, timeout: float = 10.0) -> None:
         """Wait until every satellite with an entry is synchronised and holds the cues."""
-        for running in self.satellites.values():
-            if running.entry is None:
-                continue
-            await wait_for(
-                lambda running=running: (
-                    running.entry is not None
-                    and running.entry.state is ConfigEntryState.LOADED
-                    and running.device.link.synchronised
-                    and self._holds_cues(running)
-                ),
-                timeout,
-            )
+        with_entries = [running for running in self.satellites.values() if running.entry]
+        await wait_for(lambda: all(self._ready(running) for running in with_entries), timeout)
         await self.hass.async_block_till_done()
+
+    def _ready(self, running: RunningSatellite) -> bool:
+        return (
+            running.entry is not None
+            and running.entry.state is ConfigEntryState.LOADED
+            and running.device.link.synchronised
+            and self._holds_cues(running)
+        )
 
     def _holds_cues(self, running: RunningSatellite) -> bool:
         if self.venue_entry is None or self.venue_entry.state is not ConfigEntryState.LOADED:
@@ -421,9 +424,7 @@ async def async_start_maze(maze: Maze, *names: str, show: str = SHOW_YAML, **opt
 
 
 @pytest.fixture
-async def maze(
-    hass: HomeAssistant, tmp_path: Path, socket_enabled: None
-) -> AsyncIterator[Maze]:
+async def maze(hass: HomeAssistant, tmp_path: Path, socket_enabled: None) -> AsyncIterator[Maze]:
     """An empty maze; the test starts satellites and adds entries.
 
     The satellites share Home Assistant's event loop here, so the test plugin's asyncio
