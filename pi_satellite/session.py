@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 _LOGGER = logging.getLogger(__name__)
 
 STATUS_INTERVAL_S = 1.0
+LOSS_BOUND_US = 5_000
+"""Past this error bound a synchronised session stops trusting its venue clock mapping."""
 
 
 class ControllerSession:
@@ -36,7 +38,7 @@ class ControllerSession:
         self._estimator = link.VenueClockEstimator()
         self._time_seq = 0
         self._pending_t1: dict[int, int] = {}
-        self._was_synchronised = False
+        self._synchronised = False
 
     @property
     def estimator(self) -> link.VenueClockEstimator:
@@ -69,7 +71,7 @@ class ControllerSession:
 
     def venue_now_us(self) -> int | None:
         """The venue clock now, or None before synchronisation."""
-        if not self._estimator.synchronised:
+        if not self._synchronised:
             return None
         return self._estimator.to_venue(self._satellite.clock.now_us())
 
@@ -103,7 +105,7 @@ class ControllerSession:
     def _status(self) -> link.Status:
         player = self._satellite.player.status()
         return link.Status(
-            synchronised=self._estimator.synchronised,
+            synchronised=self._synchronised,
             sync_error_us=_clamp_us(self._estimator.error_bound_us),
             rtt_us=_clamp_us(self._estimator.rtt_us or 0),
             buffer_ms=min(player.buffer_ms, 0xFFFF),
@@ -124,21 +126,33 @@ class ControllerSession:
         except ValueError as err:
             raise link.ProtocolError(f"TimeResponse {response.seq}: {err}") from None
         self._estimator.add(sample)
-        synchronised = self._estimator.synchronised
+        synchronised = self._keeps_sync()
         if synchronised:
             self._satellite.player.set_venue_mapping(
                 self._estimator.to_local, self._estimator.to_venue
             )
         else:
             self._satellite.player.set_venue_mapping(None, None)
-        if synchronised != self._was_synchronised:
-            self._was_synchronised = synchronised
+        if synchronised != self._synchronised:
+            self._synchronised = synchronised
             _LOGGER.info(
                 "Venue clock %s (error bound %.0f µs)",
                 "synchronised" if synchronised else "lost",
                 self._estimator.error_bound_us,
             )
             await self.send(self._status())
+
+    def _keeps_sync(self) -> bool:
+        """Whether the venue clock mapping may be used, with hysteresis.
+
+        The estimator calls itself synchronised below a tight error bound. Once a session
+        is synchronised it stays so until the bound grows past LOSS_BOUND_US (a restart of
+        Home Assistant's clock resets the estimator, which clears it at once): a busy
+        moment that widens the bound a little must not cancel the scheduled starts.
+        """
+        if self._synchronised:
+            return self._estimator.error_bound_us <= LOSS_BOUND_US
+        return self._estimator.synchronised
 
     async def _handle(self, message: link.Message) -> None:
         satellite = self._satellite
