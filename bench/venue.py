@@ -29,7 +29,7 @@ import aiohttp
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.e2e.conftest import HassClient, Processes  # noqa: E402
+from tests.e2e.conftest import HassClient, Processes, wait_for  # noqa: E402
 from tests.e2e.venue_setup import (  # noqa: E402
     SEED_RUN_EFFECT,
     SEED_RUN_EFFECT_ALL_ROOMS,
@@ -42,8 +42,8 @@ from tests.e2e.venue_setup import (  # noqa: E402
 
 RUNS = 60
 GAP_S = 0.15
-SETTLE_S = 12.0
-"""Let the satellites' clock estimates settle (the first ten seconds sample fast)."""
+SETTLE_S = 30.0
+"""Let the satellites' clock estimates settle, as they have long before a venue opens."""
 
 
 def _now_us() -> int:
@@ -68,6 +68,12 @@ async def _set_lead(client: HassClient, entry_id: str, lead_ms: int) -> None:
         {"show_folder": SHOW_FOLDER, "lead_ms": lead_ms, "default_volume": 0.7},
     )
     assert done["type"] == "create_entry", done
+
+    async def reloaded() -> bool | None:
+        summary = await client.command("maze_manager/venue")
+        return True if summary["loaded"] and summary["effects"] else None
+
+    await wait_for(reloaded, "the venue reloaded with its new lead", 30.0)
 
 
 async def _runs(venue: Venue) -> tuple[list[float], list[float], list[float]]:
