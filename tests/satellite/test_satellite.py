@@ -104,8 +104,9 @@ async def test_skewed_satellites_start_together(
             for start in starts:
                 assert start["scheduled_us"] == start_us
                 # actual_us is converted with the mapping of the moment it is written,
-                # which has moved on by a few µs of estimate since the start was placed.
-                assert abs(start["actual_us"] - start_us) <= 100
+                # which has moved on since the start was placed (by more on a busy machine);
+                # test_sync checks the placement itself to the frame.
+                assert abs(start["actual_us"] - start_us) <= 500
             differences.append(abs(starts[0]["mono_us"] - starts[1]["mono_us"]))
         print(f"\nstart difference between the skewed satellites: {differences} us")
         assert max(differences) <= 500
