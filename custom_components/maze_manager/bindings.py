@@ -40,12 +40,11 @@ def async_handle_button(
             continue
         rooms = list(binding.rooms) if binding.rooms else hosts.rooms_of(device, venue.show)
         data: dict[str, Any]
+        # The show schema gives every binding exactly one of effect and theme.
         if binding.effect is not None:
             service, data = "run_effect", {"effect_name": binding.effect, "rooms": rooms}
-        elif binding.theme is not None:
-            service, data = "run_theme", {"theme": binding.theme}
         else:
-            continue
+            service, data = "run_theme", {"theme": binding.theme}
         _LOGGER.debug("Input %s on %s calls %s %s", input_name, device.name, service, data)
         hass.async_create_task(
             _async_call(hass, service, data, f"{device.name} {input_name}"),

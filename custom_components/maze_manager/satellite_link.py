@@ -231,10 +231,8 @@ class SatelliteLink:
             await self._socket.close()
             self._socket = None
 
-    def retry_now(self, address: SatelliteAddress | None = None) -> None:
-        """Zeroconf saw the satellite: skip the backoff (and follow a new address)."""
-        if address is not None:
-            self.address = address
+    def retry_now(self) -> None:
+        """Zeroconf saw the satellite: skip the backoff (a new address reloads the entry)."""
         self._wake.set()
 
     async def set_preload(self, preload: Preload) -> None:
