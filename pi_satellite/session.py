@@ -25,6 +25,10 @@ if TYPE_CHECKING:
 _LOGGER = logging.getLogger(__name__)
 
 STATUS_INTERVAL_S = 1.0
+SYNC_BOUND_US = 2_000
+"""Error bound under which a session starts trusting its venue clock mapping. The bound
+includes half the shortest round trip, so a tighter one would keep a satellite on a busy
+network or a busy Pi from ever playing; the estimate keeps improving after that."""
 LOSS_BOUND_US = 5_000
 """Past this error bound a synchronised session stops trusting its venue clock mapping."""
 
@@ -35,7 +39,7 @@ class ControllerSession:
     def __init__(self, satellite: Satellite, connection: Connection) -> None:
         self._satellite = satellite
         self._connection = connection
-        self._estimator = link.VenueClockEstimator()
+        self._estimator = link.VenueClockEstimator(sync_threshold_us=SYNC_BOUND_US)
         self._time_seq = 0
         self._pending_t1: dict[int, int] = {}
         self._synchronised = False

@@ -97,7 +97,7 @@ class Controller:
                         return message
                 await asyncio.sleep(0.02)
 
-    async def wait_synchronised(self, timeout: float = 10.0) -> None:
+    async def wait_synchronised(self, timeout: float = 30.0) -> None:
         """Until the satellite reports its venue clock synchronised."""
         await self.wait_for(lambda m: isinstance(m, link.Status) and m.synchronised, timeout)
 
