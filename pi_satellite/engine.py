@@ -154,7 +154,8 @@ class VoiceTag:
     """Who a voice is: handed back in events and matched by stops.
 
     `serial` tells apart plays that share a sequence number (one play on several outputs
-    shares its serial); `scheduled_us` is the venue time asked for, None for local plays.
+    shares its serial); `scheduled_us` is the venue time asked for, None for local plays;
+    `loop` says whether it plays until stopped, for the status Home Assistant resyncs from.
     """
 
     kind: StartKind
@@ -164,6 +165,7 @@ class VoiceTag:
     output: int
     bus: str
     scheduled_us: int | None
+    loop: bool
 
 
 class VoiceChange(Enum):

@@ -310,6 +310,7 @@ class Player:
                 output,
                 cue.entry.bus,
                 scheduled_us,
+                loop,
             )
             self._routes[output].mixer.add(
                 tag,
@@ -369,6 +370,7 @@ class Player:
                 output,
                 message.bus,
                 message.start_us,
+                False,
             )
             mixer.add(
                 tag,
@@ -419,7 +421,7 @@ class Player:
             masks[serial] = masks.get(serial, 0) | 1 << output
             tags[serial] = tag
         playing = tuple(
-            link.PlayingCue(tags[serial].seq, tags[serial].ref_id, mask)
+            link.PlayingCue(tags[serial].seq, tags[serial].ref_id, mask, tags[serial].loop)
             for serial, mask in masks.items()
         )
         buffered = max(

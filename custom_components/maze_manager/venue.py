@@ -222,9 +222,16 @@ class Venue:
         )
 
     def satellite_synchronised(self, device: SatelliteDevice) -> None:
-        """Home Assistant's state wins: start loops that should play, stop stray ones."""
+        """Home Assistant's state wins: start loops that should play, stop stray loops.
+
+        One-shots still sounding are left to end on their own.
+        """
         status = device.status
-        playing = {(item.cue_id, item.output_mask) for item in status.playing} if status else set()
+        looping = {
+            (item.cue_id, item.output_mask)
+            for item in (status.playing if status else ())
+            if item.loop
+        }
         wanted = {
             key: gain
             for key, gain in self.state.loops.items()
@@ -233,7 +240,7 @@ class Venue:
         start_us = venue_clock_us() + self.lead_us([device])
         messages: list[link.Message] = []
         for key, gain in wanted.items():
-            if (key.cue_id, key.output_mask) not in playing:
+            if (key.cue_id, key.output_mask) not in looping:
                 messages.append(
                     link.Play(
                         key.cue_id,
@@ -245,10 +252,8 @@ class Venue:
                     )
                 )
         wanted_pairs = {(key.cue_id, key.output_mask) for key in wanted}
-        for cue_id, mask in playing - wanted_pairs:
-            cue = self.library.cues.get(cue_id)
-            if cue is None or cue.loop:
-                messages.append(link.Stop(device.link.next_seq(), start_us, cue_id, mask, 500))
+        for cue_id, mask in looping - wanted_pairs:
+            messages.append(link.Stop(device.link.next_seq(), start_us, cue_id, mask, 500))
         if messages:
             _LOGGER.info("Restoring %d loop changes on %s", len(messages), device.name)
             self.entry.async_create_background_task(

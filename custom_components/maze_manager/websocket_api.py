@@ -65,7 +65,7 @@ def satellite_summary(device: SatelliteDevice) -> dict[str, Any]:
         "outputs": [item.name for item in hello.outputs] if hello else [],
         "inputs": [item.name for item in hello.inputs] if hello else [],
         "playing": [
-            {"cue_id": item.cue_id, "output_mask": item.output_mask}
+            {"cue_id": item.cue_id, "output_mask": item.output_mask, "loop": item.loop}
             for item in (status.playing if status else ())
         ],
         "last_error": device.link.last_error,

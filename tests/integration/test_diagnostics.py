@@ -75,7 +75,7 @@ async def test_satellite_diagnostics(
     assert offline["status"] is None
 
     edge.connect()
-    edge.report(status((link.PlayingCue(4, 7, 0b01),), rtt_us=2100))
+    edge.report(status((link.PlayingCue(4, 7, 0b01, False),), rtt_us=2100))
     edge.report(link.Started(link.StartKind.CUE, 7, 4, 5_000_000, 5_000_180))
     edge.report(link.Started(link.StartKind.STREAM, 2, 5, 6_000_000, 5_999_950))
     result = await get_diagnostics_for_config_entry(hass, hass_client, satellite)
@@ -108,7 +108,7 @@ async def test_satellite_diagnostics(
         "buffer_ms": 40,
         "underruns": 0,
         "late_frames": 0,
-        "playing": [{"seq": 4, "cue_id": 7, "output_mask": 1}],
+        "playing": [{"seq": 4, "cue_id": 7, "output_mask": 1, "loop": False}],
         "streams": [],
     }
     assert result["started"] == [

@@ -262,13 +262,13 @@ async def test_speakers_follow_the_link_and_what_plays(
     assert left.attributes["device_class"] == "speaker"
     assert state_of(hass, "media_player", RIGHT).name == "Cellar Right"
 
-    edge.report(status((link.PlayingCue(1, 7, 0b01), link.PlayingCue(2, 9, 0b11))))
+    edge.report(status((link.PlayingCue(1, 7, 0b01, False), link.PlayingCue(2, 9, 0b11, True))))
     await hass.async_block_till_done()
     assert state_of(hass, "media_player", LEFT).state == "playing"
     assert state_of(hass, "media_player", LEFT).attributes["cue_ids"] == [7, 9]
     assert state_of(hass, "media_player", RIGHT).attributes["cue_ids"] == [9]
 
-    edge.report(status((link.PlayingCue(3, 4, 0b10),)))
+    edge.report(status((link.PlayingCue(3, 4, 0b10, False),)))
     await hass.async_block_till_done()
     assert state_of(hass, "media_player", LEFT).state == "idle"
     assert state_of(hass, "media_player", RIGHT).state == "playing"

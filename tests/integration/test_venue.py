@@ -46,11 +46,14 @@ from tests.integration.venue_fixtures import (
     venue_maze,
     wait_for,
 )
+from tests.satellite_harness import tone_wav
 
 __all__ = ["maze", "unix_sockets", "venue_maze"]
 
 LATE_US = 25_000
 """How late a step may run on a busy test loop; it must never run early."""
+RESYNC_SETTLE_S = 1.0
+"""Long enough for a resync's stop to be recorded: the lead, then its 500 ms fade."""
 
 
 async def run(hass: HomeAssistant, data: dict[str, Any]) -> dict[str, Any]:
@@ -634,9 +637,40 @@ async def test_a_loop_still_playing_when_home_assistant_returns_is_left_alone(
     # ambient loop going meanwhile, so nothing is started twice or stopped.
     assert await hass.config_entries.async_reload(cellar.entry.entry_id)
     await venue_maze.async_ready()
-    await asyncio.sleep(0.5)
+    await asyncio.sleep(RESYNC_SETTLE_S)
     assert len(starts(venue_maze, CELLAR, "Ambience")) == 2
     assert cellar.records("cue_stop") == []
+
+
+async def test_a_one_shot_of_a_looping_cue_is_left_to_finish(
+    hass: HomeAssistant, maze: Maze
+) -> None:
+    await maze.start_satellite(CELLAR)
+    entry = maze.add_satellite_entry(CELLAR)
+    maze.write_show()
+    (maze.show_folder / "ambience.wav").write_bytes(tone_wav(5.0, 220.0))
+    maze.add_venue_entry()
+    await maze.async_setup()
+    cellar = maze[CELLAR]
+    # The ambience loops by the show; this run asks for it once.
+    await run(hass, {"effect_name": "Ambience", "room": "Crypt", "audio": {"loop": False}})
+    await wait_for(lambda: len(starts(maze, CELLAR, "Ambience")) == 2)
+
+    # Home Assistant reconnects while it still sounds: it wanted no loop there, and what
+    # plays is no loop, so it is neither stopped nor started again.
+    assert await hass.config_entries.async_reload(entry.entry_id)
+    await maze.async_ready()
+    await asyncio.sleep(RESYNC_SETTLE_S)
+    assert cellar.records("cue_stop") == []
+    assert len(starts(maze, CELLAR, "Ambience")) == 2
+    ambience = maze.cue_id("Ambience")
+    await wait_for(
+        lambda: (
+            cellar.device.status is not None
+            and [(item.cue_id, item.loop) for item in cellar.device.status.playing]
+            == [(ambience, False)]
+        )
+    )
 
 
 async def test_zeroconf_brings_a_restarted_satellite_back_at_once(

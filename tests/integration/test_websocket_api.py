@@ -129,7 +129,7 @@ async def test_satellites_show_their_live_status(
     assert live["rtt_us"] > 0
     assert live["outputs"] == ["Left", "Right"]
     assert live["inputs"] == ["Gate button", "Spare button"]
-    assert live["playing"] == [{"cue_id": ambience, "output_mask": 0b11}]
+    assert live["playing"] == [{"cue_id": ambience, "output_mask": 0b11, "loop": True}]
     assert live["last_error"] is None
     assert by_name[GATE]["playing"] == []
 

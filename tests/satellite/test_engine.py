@@ -53,7 +53,7 @@ def render(mixer: Mixer, frames: int, start: int = 0) -> Samples:
 
 
 def tag(ref_id: int = 1, *, output: int = 0, bus: str = "fx", serial: int = 1) -> VoiceTag:
-    return VoiceTag(StartKind.CUE, ref_id, serial, serial, output, bus, None)
+    return VoiceTag(StartKind.CUE, ref_id, serial, serial, output, bus, None, False)
 
 
 def constant(level: float, frames: int) -> Samples:

@@ -118,7 +118,7 @@ async def test_a_scheduled_cue_lands_on_its_frame_and_is_reported_once(tmp_path:
         player.set_venue_mapping(identity, identity)
         start_us = monotonic_us() + LEAD_US
         player.play(play(1, 77, start_us))
-        await until(lambda: player.status().playing == (link.PlayingCue(77, 1, 0b11),))
+        await until(lambda: player.status().playing == (link.PlayingCue(77, 1, 0b11, False),))
         await until(lambda: player.status().playing == ())
     starts = [r for r in records(tmp_path) if r["event"] == "cue_start"]
     assert sorted(r["output"] for r in starts) == [0, 1]
@@ -160,7 +160,9 @@ async def test_loop_flags_override_the_cue_table(tmp_path: Path) -> None:
         await until(
             lambda: monotonic_us() > start_us + 150_000 and bool(events(tmp_path, "cue_stop"))
         )
-        assert player.status().playing == (link.PlayingCue(1, 1, 0b01),), "boom loops past 100 ms"
+        assert player.status().playing == (link.PlayingCue(1, 1, 0b01, True),), (
+            "boom loops past 100 ms"
+        )
     ends = [r for r in records(tmp_path) if r["event"] == "cue_stop"]
     assert [(r["cue_id"], r["reason"]) for r in ends] == [(2, "ended")]
 
@@ -175,10 +177,10 @@ async def test_a_stop_fades_one_output_and_stop_all_can_spare_the_ambient_bus(
         player.play(play(1, 2, start_us, flags=link.PlayFlags.LOOP))
         stop_us = start_us + 30_000
         player.stop(link.Stop(3, stop_us, 0, 0b01, 40))
-        right_only = {link.PlayingCue(1, 2, 0b10), link.PlayingCue(2, 1, 0b10)}
+        right_only = {link.PlayingCue(1, 2, 0b10, True), link.PlayingCue(2, 1, 0b10, True)}
         await until(lambda: set(player.status().playing) == right_only)
         player.stop_all(fade_ms=10, keep_ambient=True)
-        await until(lambda: player.status().playing == (link.PlayingCue(1, 2, 0b10),))
+        await until(lambda: player.status().playing == (link.PlayingCue(1, 2, 0b10, True),))
         player.stop_all()
         await until(lambda: player.status().playing == ())
     lines = records(tmp_path)
@@ -198,7 +200,7 @@ async def test_play_now_needs_no_venue_clock_and_survives_losing_it(tmp_path: Pa
         player.play(play(1, 9, monotonic_us() + 1_000_000))
         player.set_venue_mapping(None, None)
         await until(lambda: len(events(tmp_path, "cue_stop")) == 2)
-        assert player.status().playing == (link.PlayingCue(0, 2, 0b01),)
+        assert player.status().playing == (link.PlayingCue(0, 2, 0b01, True),)
         with pytest.raises(PlayerError):
             player.play(play(1, 10, monotonic_us() + LEAD_US))
     lines = records(tmp_path)

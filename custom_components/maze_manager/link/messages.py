@@ -146,6 +146,8 @@ class PlayingCue(Record):
     seq: int = rule(_SEQ)
     cue_id: int = rule(_CUE)
     output_mask: int = rule(_MASK)
+    loop: bool = rule(Flag())
+    """Whether it loops: a one-shot ends on its own, a loop plays until it is stopped."""
 
 
 # --- handshake ------------------------------------------------------------------------
