@@ -456,15 +456,17 @@ class Venue:
         if area_id is None:
             return lights
         entities = er.async_get(self.hass)
-        devices = dr.async_get(self.hass)
-        for entry in entities.entities.values():
-            if entry.domain != "light" or entry.disabled or entry.entity_id in lights:
-                continue
-            area = entry.area_id
-            if area is None and entry.device_id:
-                device = devices.async_get(entry.device_id)
-                area = device.area_id if device else None
-            if area == area_id:
+        in_area = [
+            *er.async_entries_for_area(entities, area_id),
+            *(
+                entry
+                for device in dr.async_entries_for_area(dr.async_get(self.hass), area_id)
+                for entry in er.async_entries_for_device(entities, device.id)
+                if entry.area_id is None  # an entity's own area overrides its device's
+            ),
+        ]
+        for entry in in_area:
+            if entry.domain == "light" and not entry.disabled and entry.entity_id not in lights:
                 lights.append(entry.entity_id)
         return lights
 

@@ -435,7 +435,8 @@ async def test_rooms_become_areas(hass: HomeAssistant, maze: Maze) -> None:
 
 
 def add_entrance_lights(hass: HomeAssistant) -> None:
-    """Lights in the Entrance area: one directly, one through its device, one disabled."""
+    """Lights in the Entrance area: one directly, one through its device, one disabled;
+    and in the Attic: one directly, one whose device is in the Entrance."""
     entrance = ar.async_get(hass).async_create("Entrance")
     entities = er.async_get(hass)
     lamp = entities.async_get_or_create("light", "demo", "lamp", suggested_object_id="lamp")
@@ -458,10 +459,13 @@ def add_entrance_lights(hass: HomeAssistant) -> None:
         disabled_by=er.RegistryEntryDisabler.USER,
     )
     entities.async_update_entity(spare.entity_id, area_id=entrance.id)
+    attic = ar.async_get(hass).async_create("Attic")
     elsewhere = entities.async_get_or_create("light", "demo", "far", suggested_object_id="far")
-    entities.async_update_entity(
-        elsewhere.entity_id, area_id=ar.async_get(hass).async_create("Attic").id
+    entities.async_update_entity(elsewhere.entity_id, area_id=attic.id)
+    moved = entities.async_get_or_create(
+        "light", "demo", "beam", suggested_object_id="beam", device_id=torch_device.id
     )
+    entities.async_update_entity(moved.entity_id, area_id=attic.id)  # its device stays
 
 
 def track_state(hass: HomeAssistant, entity_id: str) -> list[tuple[str, int]]:
@@ -506,7 +510,7 @@ async def test_light_steps_land_with_the_sound_and_slow_lights_go_first(
     ]
     assert_on_time(area_calls[0][2], start_us + 100_000)
     assert_on_time(area_calls[1][2], start_us + 250_000)
-    assert lights.of("light.spare") == lights.of("light.far") == []
+    assert lights.of("light.spare") == lights.of("light.far") == lights.of("light.beam") == []
     # The action step: the fog machine is switched on 300 ms in.
     [(state, fog_us)] = fog
     assert state == "on"
