@@ -31,14 +31,13 @@ sys.path.insert(0, str(ROOT))
 
 from tests.e2e.conftest import HassClient, Processes, wait_for  # noqa: E402
 from tests.e2e.venue_setup import (  # noqa: E402
-    SEED_RUN_EFFECT,
-    SEED_RUN_EFFECT_ALL_ROOMS,
     SHOW_FOLDER,
     Venue,
     first_samples,
     set_up_venue,
     wait_until_synchronised,
 )
+from tests.seed_examples import SEED_RUN_EFFECT, SEED_RUN_EFFECT_ALL_ROOMS  # noqa: E402
 
 RUNS = 60
 GAP_S = 0.15

@@ -8,7 +8,6 @@ mapped cues and ambient loops keep going while Home Assistant is away.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import signal
 
@@ -198,8 +197,7 @@ async def run(config: SatelliteConfig) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, stop.set)
     await satellite.start()
     try:
         await stop.wait()

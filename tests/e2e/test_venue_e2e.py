@@ -19,6 +19,7 @@ import aiohttp
 import pytest
 
 from tests.satellite_harness import records
+from tests.seed_examples import SEED_RUN_EFFECT, SEED_RUN_EFFECT_ALL_ROOMS
 
 from .conftest import (
     Processes,
@@ -30,8 +31,6 @@ from .venue_setup import (
     MAX_SKEW_US,
     MAX_START_ERROR_US,
     RATE,
-    SEED_RUN_EFFECT,
-    SEED_RUN_EFFECT_ALL_ROOMS,
     Venue,
     cue_end,
     first_samples,

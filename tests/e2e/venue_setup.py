@@ -49,13 +49,6 @@ SEED_AUDIO_CONFIG = {
     },
     "default_volume": 0.7,
 }
-SEED_RUN_EFFECT = {
-    "room": "Entrance",
-    "effect_name": "Lightning",
-    "audio": {"volume": 0.8, "loop": False},
-    "all_rooms": False,
-}
-SEED_RUN_EFFECT_ALL_ROOMS = {"effect_name": "Lightning", "audio": {"volume": 0.8, "loop": False}}
 
 SHOW_YAML = """\
 # Two rooms with a satellite each; the seed's JSON files add two more rooms whose hosts

@@ -20,19 +20,13 @@ from tests.integration.venue_fixtures import (
     venue_maze,
     wait_for,
 )
+from tests.seed_examples import SEED_RUN_EFFECT, SEED_RUN_EFFECT_ALL_ROOMS
 
 __all__ = ["maze", "venue_maze"]
 
 RUN_EFFECT = "/api/maze_manager/run_effect"
 RUN_EFFECT_ALL_ROOMS = "/api/maze_manager/run_effect_all_rooms"
 REMOTE_HOSTS = "/api/maze_manager/remote_hosts"
-SEED_RUN_EFFECT = {
-    "room": "Entrance",
-    "effect_name": "Lightning",
-    "audio": {"volume": 0.8, "loop": False},
-    "all_rooms": False,
-}
-SEED_RUN_EFFECT_ALL_ROOMS = {"effect_name": "Lightning", "audio": {"volume": 0.8, "loop": False}}
 REMOTE_HOST_CONFIG = {
     "remote_hosts": {
         "192.168.1.101": {"name": "Gate Pi", "rooms": ["Cop Dodge", "Entrance"]},

@@ -52,8 +52,6 @@ __all__ = ["maze", "unix_sockets", "venue_maze"]
 
 LATE_US = 25_000
 """How late a step may run on a busy test loop; it must never run early."""
-FRAME_US = 1e6 / 48000
-"""One output frame of the test satellites."""
 RESYNC_SETTLE_S = 1.0
 """Long enough for a resync's stop to be recorded: the lead, then its 500 ms fade."""
 
@@ -519,9 +517,7 @@ async def test_light_steps_land_with_the_sound_and_slow_lights_go_first(
     assert_on_time(fog_us, start_us + 300_000)
     # And the sound: on the same venue time.
     [sound] = starts(maze, GATE, "Lightning")
-    status = maze[GATE].device.status
-    assert status is not None
-    assert abs(sound["mono_us"] - start_us) <= status.sync_error_us + FRAME_US
+    assert abs(sound["mono_us"] - start_us) <= maze.vouched_error_us()
 
 
 async def test_strobe_safe_leaves_out_strobe_steps(hass: HomeAssistant, venue_maze: Maze) -> None:

@@ -55,6 +55,8 @@ SHOW_FOLDER = "maze_manager"
 GATE = "Gate Pi"
 CELLAR = "Cellar Pi"
 TONE_PEAK = 12000 / 32768
+FRAME_US = 1e6 / 48000
+"""One output frame of the test satellites."""
 """The peak of `tone_wav`'s sine as a float sample."""
 
 SHOW_YAML = """\
@@ -383,6 +385,18 @@ class Maze:
     def cue_id(self, effect: str) -> int:
         """The cue id the venue gave an effect's sound."""
         return self.venue.library.cue_ids[effect]
+
+    def vouched_error_us(self) -> float:
+        """How far a first sample may land from its venue time (the records' monotonic
+        clock): the widest clock error bound a connected satellite reports, plus a frame."""
+        bounds = [
+            running.device.status.sync_error_us
+            for running in self.satellites.values()
+            if running.entry is not None
+            and running.entry.state is ConfigEntryState.LOADED
+            and running.device.status is not None
+        ]
+        return max(bounds, default=0) + FRAME_US
 
     async def async_close(self) -> None:
         """Unload every entry and stop every satellite."""
