@@ -15,8 +15,20 @@ from typing import Any
 
 from pi_satellite.config import SatelliteConfig, parse_config
 
+try:  # present only beside Home Assistant's test plugin, which blocks sockets by default
+    import pytest_socket
+except ImportError:  # the Python 3.11 environment has no socket blocking to undo
+    pytest_socket = None
+
 KEY_HEX = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
 KEY = bytes.fromhex(KEY_HEX)
+
+
+def allow_real_sockets() -> None:
+    """Undo the Home Assistant test plugin's socket blocking: satellites are network servers."""
+    if pytest_socket is not None:
+        pytest_socket.enable_socket()
+        pytest_socket._remove_restrictions()  # undo the plugin's 127.0.0.1-only connect guard
 
 
 def satellite_settings(

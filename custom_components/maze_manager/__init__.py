@@ -15,9 +15,10 @@ from homeassistant.helpers.device_registry import DeviceEntry
 from homeassistant.helpers.typing import ConfigType
 
 from .bindings import async_handle_button
-from .const import CONF_KIND, DOMAIN, KIND_VENUE
+from .const import DOMAIN
 from .http_api import async_register_http_api
 from .remote_hosts import DATA_HOSTS, RemoteHostManager
+from .runtime import SatelliteConfigEntry, VenueConfigEntry, is_venue_entry
 from .satellites import SatelliteDevice
 from .services import async_register_services
 from .venue import Venue
@@ -27,8 +28,6 @@ CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 
 VENUE_PLATFORMS = [Platform.NUMBER, Platform.SELECT, Platform.SWITCH]
 SATELLITE_PLATFORMS = [Platform.EVENT, Platform.MEDIA_PLAYER, Platform.SENSOR]
-
-type MazeConfigEntry = ConfigEntry[Venue | SatelliteDevice]
 
 
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
@@ -40,18 +39,24 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
     return True
 
 
-async def async_setup_entry(hass: HomeAssistant, entry: MazeConfigEntry) -> bool:
+async def async_setup_entry(hass: HomeAssistant, entry: ConfigEntry) -> bool:
     """Set up the venue or one satellite."""
-    hosts = hass.data[DATA_HOSTS]
-    if entry.data[CONF_KIND] == KIND_VENUE:
-        venue = Venue(hass, entry, hosts)
-        entry.runtime_data = venue
-        await venue.async_reload()
-        hosts.venue = venue
-        entry.async_on_unload(entry.add_update_listener(_async_options_updated))
-        await hass.config_entries.async_forward_entry_setups(entry, VENUE_PLATFORMS)
-        return True
-    device = SatelliteDevice(hass, entry, hosts)
+    if is_venue_entry(entry):
+        return await _async_setup_venue(hass, entry)
+    return await _async_setup_satellite(hass, entry)
+
+
+async def _async_setup_venue(hass: HomeAssistant, entry: VenueConfigEntry) -> bool:
+    venue = Venue(hass, entry, hass.data[DATA_HOSTS])
+    entry.runtime_data = venue
+    await venue.async_start()
+    entry.async_on_unload(entry.add_update_listener(_async_options_updated))
+    await hass.config_entries.async_forward_entry_setups(entry, VENUE_PLATFORMS)
+    return True
+
+
+async def _async_setup_satellite(hass: HomeAssistant, entry: SatelliteConfigEntry) -> bool:
+    device = SatelliteDevice(hass, entry, hass.data[DATA_HOSTS])
     entry.runtime_data = device
     entry.async_on_unload(
         device.async_add_button_handler(
@@ -63,33 +68,28 @@ async def async_setup_entry(hass: HomeAssistant, entry: MazeConfigEntry) -> bool
     return True
 
 
-async def async_unload_entry(hass: HomeAssistant, entry: MazeConfigEntry) -> bool:
+async def async_unload_entry(hass: HomeAssistant, entry: ConfigEntry) -> bool:
     """Unload an entry and leave nothing running."""
-    is_venue = entry.data[CONF_KIND] == KIND_VENUE
-    platforms = VENUE_PLATFORMS if is_venue else SATELLITE_PLATFORMS
-    if not await hass.config_entries.async_unload_platforms(entry, platforms):
+    if is_venue_entry(entry):
+        if not await hass.config_entries.async_unload_platforms(entry, VENUE_PLATFORMS):
+            return False
+        await entry.runtime_data.async_close()
+        return True
+    if not await hass.config_entries.async_unload_platforms(entry, SATELLITE_PLATFORMS):
         return False
-    runtime = entry.runtime_data
-    if isinstance(runtime, Venue):
-        hosts = hass.data[DATA_HOSTS]
-        if hosts.venue is runtime:
-            hosts.venue = None
-        await runtime.async_close()
-    else:
-        await runtime.async_stop()
+    await entry.runtime_data.async_stop()
     return True
 
 
 async def async_remove_config_entry_device(
-    hass: HomeAssistant, entry: MazeConfigEntry, device: DeviceEntry
+    hass: HomeAssistant, entry: ConfigEntry, device: DeviceEntry
 ) -> bool:
     """Let users remove a device this entry no longer provides."""
-    runtime = entry.runtime_data
-    if isinstance(runtime, SatelliteDevice):
-        return (DOMAIN, runtime.satellite_id) not in device.identifiers
-    return True
+    if is_venue_entry(entry):
+        return True
+    return (DOMAIN, entry.runtime_data.satellite_id) not in device.identifiers
 
 
-async def _async_options_updated(hass: HomeAssistant, entry: MazeConfigEntry) -> None:
+async def _async_options_updated(hass: HomeAssistant, entry: VenueConfigEntry) -> None:
     """The venue's options changed: reload it so the show folder and lead apply."""
     await hass.config_entries.async_reload(entry.entry_id)

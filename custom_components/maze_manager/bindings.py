@@ -15,6 +15,7 @@ from homeassistant.exceptions import HomeAssistantError
 from . import link
 from .const import DOMAIN
 from .remote_hosts import DATA_HOSTS
+from .runtime import loaded_venue
 from .satellites import SatelliteDevice
 
 _LOGGER = logging.getLogger(__name__)
@@ -28,7 +29,7 @@ def async_handle_button(
 ) -> None:
     """Fire whatever the show binds to this satellite input and event."""
     hosts = hass.data[DATA_HOSTS]
-    venue = hosts.venue
+    venue = loaded_venue(hass)
     input_name = device.input_name(event.input_index)
     if venue is None or venue.show is None or input_name is None:
         return

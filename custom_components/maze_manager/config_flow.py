@@ -15,7 +15,13 @@ from collections.abc import Mapping
 from typing import Any
 
 import voluptuous as vol
-from homeassistant.config_entries import ConfigEntry, ConfigFlow, ConfigFlowResult, OptionsFlow
+from homeassistant.config_entries import (
+    ConfigEntry,
+    ConfigEntryState,
+    ConfigFlow,
+    ConfigFlowResult,
+    OptionsFlow,
+)
 from homeassistant.const import CONF_HOST, CONF_PORT
 from homeassistant.core import callback
 from homeassistant.data_entry_flow import AbortFlow
@@ -51,13 +57,13 @@ from .const import (
     TXT_PROTO,
 )
 from .link import PROTOCOL_VERSION, Hello, parse_pairing_key
-from .satellite_link import (
+from .link.client import (
     SatelliteAddress,
     SatelliteAuthFailed,
     SatelliteUnreachable,
     async_probe,
 )
-from .satellites import SatelliteDevice
+from .satellites import SatelliteDevice, address_from_entry
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -180,13 +186,6 @@ def _satellite_data(address: SatelliteAddress, key: bytes, satellite_id: str) ->
         CONF_PAIRING_KEY: key.hex(),
         CONF_SATELLITE_ID: satellite_id,
     }
-
-
-def _entry_address(entry: ConfigEntry) -> SatelliteAddress:
-    """Where a configured satellite listens."""
-    return SatelliteAddress(
-        entry.data[CONF_HOST], entry.data[CONF_PORT], entry.data[CONF_FINGERPRINT]
-    )
 
 
 def _discovered_host(discovery_info: ZeroconfServiceInfo) -> str:
@@ -344,7 +343,7 @@ class MazeManagerConfigFlow(ConfigFlow, domain=DOMAIN):
         if user_input is not None:
             try:
                 key = _read_key(user_input[CONF_PAIRING_KEY])
-                hello = await self._async_probe(_entry_address(entry), key)
+                hello = await self._async_probe(address_from_entry(entry), key)
             except _StepError as err:
                 errors = err.errors
             else:
@@ -381,7 +380,9 @@ class MazeManagerConfigFlow(ConfigFlow, domain=DOMAIN):
                 return self.async_update_reload_and_abort(
                     entry, data_updates=_satellite_data(address, key, hello.satellite_id)
                 )
-        current = {k: v for k, v in _address_data(_entry_address(entry)).items() if v is not None}
+        current = {
+            k: v for k, v in _address_data(address_from_entry(entry)).items() if v is not None
+        }
         return self.async_show_form(
             step_id="reconfigure",
             data_schema=self.add_suggested_values_to_schema(
@@ -408,8 +409,9 @@ class MazeManagerConfigFlow(ConfigFlow, domain=DOMAIN):
     def _retry_known_satellite(self, satellite_id: str) -> None:
         """Zeroconf sees a known satellite again: let its link skip the backoff."""
         entry = self.hass.config_entries.async_entry_for_domain_unique_id(DOMAIN, satellite_id)
-        if entry is not None and isinstance(getattr(entry, "runtime_data", None), SatelliteDevice):
-            entry.runtime_data.link.retry_now()
+        if entry is not None and entry.state is ConfigEntryState.LOADED:
+            device: SatelliteDevice = entry.runtime_data
+            device.link.retry_now()
 
     async def _async_create_satellite(
         self, address: SatelliteAddress, key: bytes, hello: Hello

@@ -11,10 +11,12 @@ from dataclasses import asdict
 from typing import Any
 
 from homeassistant.components.diagnostics import async_redact_data
+from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant
 
-from . import MazeConfigEntry, link
+from . import link
 from .const import CONF_PAIRING_KEY
+from .runtime import is_venue_entry
 from .satellites import SatelliteDevice
 from .venue import Venue
 
@@ -22,7 +24,7 @@ TO_REDACT = {CONF_PAIRING_KEY}
 
 
 async def async_get_config_entry_diagnostics(
-    hass: HomeAssistant, entry: MazeConfigEntry
+    hass: HomeAssistant, entry: ConfigEntry
 ) -> dict[str, Any]:
     """Diagnostics of a venue or satellite entry."""
     entry_data = {
@@ -30,21 +32,20 @@ async def async_get_config_entry_diagnostics(
         "data": async_redact_data(dict(entry.data), TO_REDACT),
         "options": dict(entry.options),
     }
-    runtime = entry.runtime_data
-    if isinstance(runtime, Venue):
-        return {"entry": entry_data, **_venue(runtime)}
-    return {"entry": entry_data, **_satellite(runtime)}
+    if is_venue_entry(entry):
+        return {"entry": entry_data, **_venue(entry.runtime_data)}
+    return {"entry": entry_data, **_satellite(entry.runtime_data)}
 
 
 def _satellite(device: SatelliteDevice) -> dict[str, Any]:
-    satellite_link = device.link
+    connection = device.link
     status = device.status
     return {
         "connection": {
-            "url": satellite_link.address.url,
+            "url": connection.address.url,
             "connected": device.available,
-            "synchronised": satellite_link.synchronised,
-            "last_error": satellite_link.last_error,
+            "synchronised": connection.synchronised,
+            "last_error": connection.last_error,
         },
         "hello": _hello(device.hello),
         "status": asdict(status) if status is not None else None,
@@ -76,7 +77,7 @@ def _venue(venue: Venue) -> dict[str, Any]:
             "emergency": state.emergency,
             "theme": state.theme,
             "loops": [{**asdict(key), "gain_permille": gain} for key, gain in state.loops.items()],
-            "pending_steps": venue.timeline.pending,
+            "pending_steps": venue.effects.timeline.pending,
         },
         "show": _show_summary(venue),
         "satellites": venue.hosts.remote_hosts(venue.show),
@@ -94,10 +95,10 @@ def _show_summary(venue: Venue) -> dict[str, Any] | None:
             "effects": len(show.effects),
             "themes": len(show.themes),
             "input_bindings": len(show.inputs),
-            "preloaded_cues": len(venue.library.cues),
+            "preloaded_cues": len(venue.audio.library.cues),
         },
         "rooms": list(show.rooms),
         "effects": list(show.effects),
         "themes": list(show.themes),
-        "room_areas": dict(venue.room_areas),
+        "room_areas": dict(venue.rooms.room_areas),
     }

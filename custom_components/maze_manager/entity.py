@@ -11,7 +11,7 @@ from homeassistant.helpers.device_registry import DeviceEntryType, DeviceInfo
 from homeassistant.helpers.entity import Entity
 
 from .const import DOMAIN
-from .remote_hosts import DATA_HOSTS
+from .runtime import loaded_venue
 from .satellites import SatelliteDevice
 from .venue import Venue
 
@@ -48,7 +48,7 @@ class SatelliteEntity(Entity):
     @property
     def venue(self) -> Venue | None:
         """The loaded venue, which maps this satellite's outputs to rooms."""
-        return self.hass.data[DATA_HOSTS].venue
+        return loaded_venue(self.hass)
 
     async def async_added_to_hass(self) -> None:
         """Follow the satellite's connection and status."""

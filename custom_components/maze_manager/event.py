@@ -10,8 +10,9 @@ from homeassistant.components.event import EventDeviceClass, EventEntity
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from . import MazeConfigEntry, link
+from . import link
 from .entity import SatelliteEntity
+from .runtime import SatelliteConfigEntry
 from .satellites import InputLayout, SatelliteDevice
 
 PARALLEL_UPDATES = 0
@@ -21,12 +22,11 @@ EVENT_TYPES = [kind.name.lower() for kind in link.ButtonEventKind]
 
 async def async_setup_entry(
     hass: HomeAssistant,
-    entry: MazeConfigEntry,
+    entry: SatelliteConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Add an event entity for each input the satellite reported."""
     device = entry.runtime_data
-    assert isinstance(device, SatelliteDevice)
     async_add_entities(SatelliteInputEvent(device, item) for item in device.inputs)
 
 

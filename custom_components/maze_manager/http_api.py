@@ -20,6 +20,7 @@ from homeassistant.helpers.translation import async_get_exception_message
 
 from .const import DOMAIN
 from .remote_hosts import DATA_HOSTS
+from .runtime import loaded_venue
 from .services import (
     RUN_EFFECT_ALL_ROOMS_SCHEMA,
     RUN_EFFECT_SCHEMA,
@@ -103,9 +104,9 @@ class RemoteHostsView(HomeAssistantView):
     async def get(self, request: web.Request) -> web.Response:
         """Every satellite with its rooms and connection status."""
         hass = request.app[KEY_HASS]
-        hosts = hass.data[DATA_HOSTS]
-        show = hosts.venue.show if hosts.venue is not None else None
-        return self.json({"remote_hosts": hosts.remote_hosts(show)})
+        venue = loaded_venue(hass)
+        show = venue.show if venue is not None else None
+        return self.json({"remote_hosts": hass.data[DATA_HOSTS].remote_hosts(show)})
 
 
 @callback

@@ -15,7 +15,7 @@ from homeassistant.components.logbook.models import LazyEventPartialState
 from homeassistant.core import HomeAssistant, callback
 
 from .const import DOMAIN
-from .venue import EVENT_EFFECT_RUN, EVENT_STOPPED
+from .effects_manager import EVENT_EFFECT_RUN, EVENT_STOPPED
 
 VENUE_NAME = "Venue"
 

@@ -18,9 +18,10 @@ from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.restore_state import ExtraStoredData, RestoreEntity
 
-from . import MazeConfigEntry, link
+from . import link
 from .const import DOMAIN
 from .entity import SatelliteEntity
+from .runtime import SatelliteConfigEntry
 from .satellites import OutputLayout, SatelliteDevice
 
 PARALLEL_UPDATES = 0
@@ -32,12 +33,11 @@ ATTR_CUE_IDS = "cue_ids"
 
 async def async_setup_entry(
     hass: HomeAssistant,
-    entry: MazeConfigEntry,
+    entry: SatelliteConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Add a speaker for each output the satellite reported."""
     device = entry.runtime_data
-    assert isinstance(device, SatelliteDevice)
     async_add_entities(SatelliteSpeaker(device, output) for output in device.outputs)
 
 
@@ -161,12 +161,12 @@ class SatelliteSpeaker(SatelliteEntity, RestoreEntity, MediaPlayerEntity):
         venue = self.venue
         if venue is None:
             return
-        rooms = venue.speaker_rooms(self.device, self.index)
-        if len(rooms) != 1 or rooms[0] not in venue.room_areas:
+        rooms = venue.rooms.speaker_rooms(self.device, self.index)
+        if len(rooms) != 1 or rooms[0] not in venue.rooms.room_areas:
             return
         self._area_settled = True
         er.async_get(self.hass).async_update_entity(
-            self.entity_id, area_id=venue.room_areas[rooms[0]]
+            self.entity_id, area_id=venue.rooms.room_areas[rooms[0]]
         )
 
     async def async_set_volume_level(self, volume: float) -> None:

@@ -6,8 +6,8 @@ from homeassistant.components.number import NumberMode, RestoreNumber
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from . import MazeConfigEntry
 from .entity import VenueEntity
+from .runtime import VenueConfigEntry
 from .venue import Venue
 
 PARALLEL_UPDATES = 1
@@ -16,12 +16,11 @@ PARALLEL_UPDATES = 1
 
 async def async_setup_entry(
     hass: HomeAssistant,
-    entry: MazeConfigEntry,
+    entry: VenueConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Add the master volume."""
     venue = entry.runtime_data
-    assert isinstance(venue, Venue)
     async_add_entities([MasterVolume(venue)])
 
 

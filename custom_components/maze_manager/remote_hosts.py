@@ -1,35 +1,35 @@
-"""All satellites of the venue, and routing rooms to their speakers (the seed's RemoteHostManager).
+"""Every satellite Home Assistant knows: the seed's RemoteHostManager.
 
-Satellite entries register here as they load; the venue, when loaded, is told when a
-satellite connects (to preload it) and when its clock is synchronised (to restore what
-should be playing). The seed's `GET /api/maze_manager/remote_hosts` reads from here.
+Satellite entries register here as they load, so a show can name a satellite by id, name
+or address. Whoever cares (the venue, when loaded) listens for satellites connecting and
+synchronising. The seed's `GET /api/maze_manager/remote_hosts` list is built here.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
+from homeassistant.core import CALLBACK_TYPE, callback
 from homeassistant.util.hass_dict import HassKey
 
-from . import link
 from .const import DOMAIN
 
 if TYPE_CHECKING:
     from .satellites import SatelliteDevice
-    from .show import Room, Show, SpeakerRef
-    from .venue import Venue
+    from .show import Show
 
 
 DATA_HOSTS: HassKey[RemoteHostManager] = HassKey(DOMAIN)
 
 
-@dataclass(frozen=True, slots=True)
-class Target:
-    """Where a room's sound goes: some outputs of one satellite."""
+class SatelliteListener(Protocol):
+    """Told when a satellite connects and when its clock is synchronised."""
 
-    device: SatelliteDevice
-    output_mask: int
+    def satellite_connected(self, device: SatelliteDevice) -> None:
+        """The satellite authenticated (its name may be new)."""
+
+    def satellite_synchronised(self, device: SatelliteDevice) -> None:
+        """The satellite reports its venue clock synchronised."""
 
 
 class RemoteHostManager:
@@ -38,7 +38,7 @@ class RemoteHostManager:
     def __init__(self) -> None:
         self._devices: dict[str, SatelliteDevice] = {}
         self._index: dict[str, SatelliteDevice] | None = None
-        self.venue: Venue | None = None
+        self._listeners: list[SatelliteListener] = []
 
     @property
     def devices(self) -> tuple[SatelliteDevice, ...]:
@@ -56,16 +56,22 @@ class RemoteHostManager:
             del self._devices[device.satellite_id]
             self._index = None
 
+    @callback
+    def async_add_listener(self, listener: SatelliteListener) -> CALLBACK_TYPE:
+        """Tell `listener` about satellites connecting and synchronising; returns the remover."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener)
+
     def satellite_connected(self, device: SatelliteDevice) -> None:
-        """Forward to the venue, if one is loaded (the satellite's name may be new)."""
+        """A satellite connected: forget the name index (its name may be new), tell listeners."""
         self._index = None
-        if self.venue is not None:
-            self.venue.satellite_connected(device)
+        for listener in list(self._listeners):
+            listener.satellite_connected(device)
 
     def satellite_synchronised(self, device: SatelliteDevice) -> None:
-        """Forward to the venue, if one is loaded."""
-        if self.venue is not None:
-            self.venue.satellite_synchronised(device)
+        """A satellite's clock is synchronised: tell listeners."""
+        for listener in list(self._listeners):
+            listener.satellite_synchronised(device)
 
     def find(self, reference: str) -> SatelliteDevice | None:
         """A satellite by id, name (any case) or host address, as show files name them."""
@@ -77,18 +83,6 @@ class RemoteHostManager:
                     self._index.setdefault(key.casefold(), device)
         return self._index.get(reference.strip().casefold())
 
-    def targets(self, room: Room) -> list[Target]:
-        """The satellites and outputs that play a room's sound, one target per satellite."""
-        masks: dict[str, int] = {}
-        for speaker in room.speakers:
-            device = self.find(speaker.satellite)
-            if device is None:
-                continue
-            mask = output_mask(device, speaker)
-            if mask:
-                masks[device.satellite_id] = masks.get(device.satellite_id, 0) | mask
-        return [Target(self._devices[sid], mask) for sid, mask in masks.items()]
-
     def rooms_of(self, device: SatelliteDevice, show: Show) -> list[str]:
         """The rooms whose speakers include this satellite."""
         return [
@@ -98,12 +92,20 @@ class RemoteHostManager:
         ]
 
     def remote_hosts(self, show: Show | None) -> list[dict[str, Any]]:
-        """The seed's remote host list.
+        """The seed's remote host list, in three parts.
 
         First the hosts of remote_host_config.json (by their address and name there),
         then satellites it does not list, then any other satellite the show names that
         has no config entry; the last are always disconnected.
         """
+        hosts, listed = self._configured_hosts(show)
+        hosts += self._unlisted_satellites(listed, show)
+        if show is not None:
+            hosts += self._named_only(show, hosts)
+        return hosts
+
+    def _configured_hosts(self, show: Show | None) -> tuple[list[dict[str, Any]], set[str]]:
+        """The hosts remote_host_config.json lists, and the satellite ids they matched."""
         hosts: list[dict[str, Any]] = []
         listed: set[str] = set()
         for address, host in show.remote_hosts.items() if show else ():
@@ -111,25 +113,34 @@ class RemoteHostManager:
             if device is not None:
                 listed.add(device.satellite_id)
             hosts.append(_host_entry(address, host.name, list(host.rooms), device))
-        for device in self._devices.values():
-            if device.satellite_id not in listed:
-                rooms = self.rooms_of(device, show) if show else []
-                hosts.append(_host_entry(device.host, device.name, rooms, device))
-        if show is None:
-            return hosts
+        return hosts, listed
+
+    def _unlisted_satellites(self, listed: set[str], show: Show | None) -> list[dict[str, Any]]:
+        """Satellites with a config entry that remote_host_config.json does not list."""
+        return [
+            _host_entry(
+                device.host, device.name, self.rooms_of(device, show) if show else [], device
+            )
+            for device in self._devices.values()
+            if device.satellite_id not in listed
+        ]
+
+    def _named_only(self, show: Show, hosts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Satellites the show's rooms name that are neither listed nor set up."""
         named = {entry["ip"] for entry in hosts} | {entry["name"] for entry in hosts}
+        found: list[dict[str, Any]] = []
         for room in show.rooms.values():
             for speaker in room.speakers:
                 if speaker.satellite in named or self.find(speaker.satellite) is not None:
                     continue
                 named.add(speaker.satellite)
-                rooms = [r.name for r in show.rooms.values() if _names(r, speaker.satellite)]
-                hosts.append(_host_entry(speaker.satellite, speaker.satellite, rooms, None))
-        return hosts
-
-
-def _names(room: Room, satellite: str) -> bool:
-    return any(speaker.satellite == satellite for speaker in room.speakers)
+                rooms = [
+                    other.name
+                    for other in show.rooms.values()
+                    if any(s.satellite == speaker.satellite for s in other.speakers)
+                ]
+                found.append(_host_entry(speaker.satellite, speaker.satellite, rooms, None))
+        return found
 
 
 def _host_entry(
@@ -144,14 +155,3 @@ def _host_entry(
     if device is not None:
         entry["satellite_id"] = device.satellite_id
     return entry
-
-
-def output_mask(device: SatelliteDevice, speaker: SpeakerRef) -> int:
-    """The output bits a speaker reference selects on a satellite (0 when none match)."""
-    outputs = device.hello.outputs if device.hello else ()
-    if speaker.output is None:
-        return sum(1 << item.index for item in outputs) if outputs else link.ALL_OUTPUTS
-    if isinstance(speaker.output, int):
-        return 1 << speaker.output if 0 <= speaker.output < link.MAX_OUTPUTS else 0
-    wanted = speaker.output.strip().casefold()
-    return sum(1 << item.index for item in outputs if item.name.casefold() == wanted)

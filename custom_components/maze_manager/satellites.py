@@ -1,7 +1,7 @@
 """A satellite as Home Assistant sees it: its link, what it reported, who listens.
 
 One SatelliteDevice lives in each satellite config entry's runtime_data. It turns what
-the SatelliteLink learns into state the entities read and events the venue acts on,
+the WebSocketHandler learns into state the entities read and events the venue acts on,
 keeps the device registry's model and version current, and starts re-authentication
 when the satellite refuses the pairing key.
 """
@@ -30,7 +30,7 @@ from .const import (
     CONF_SATELLITE_ID,
     DOMAIN,
 )
-from .satellite_link import SatelliteAddress, SatelliteLink
+from .link.client import SatelliteAddress, WebSocketHandler
 
 if TYPE_CHECKING:
     from .remote_hosts import RemoteHostManager
@@ -100,7 +100,7 @@ class SatelliteDevice:
         self.entry = entry
         self.satellite_id: str = entry.data[CONF_SATELLITE_ID]
         self._manager = manager
-        self.link = SatelliteLink(
+        self.link = WebSocketHandler(
             async_get_clientsession(hass),
             address_from_entry(entry),
             bytes.fromhex(entry.data[CONF_PAIRING_KEY]),

@@ -6,8 +6,8 @@ from homeassistant.components.select import SelectEntity
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from . import MazeConfigEntry
 from .entity import VenueEntity
+from .runtime import VenueConfigEntry
 from .venue import Venue
 
 PARALLEL_UPDATES = 1
@@ -16,12 +16,11 @@ PARALLEL_UPDATES = 1
 
 async def async_setup_entry(
     hass: HomeAssistant,
-    entry: MazeConfigEntry,
+    entry: VenueConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Add the theme select."""
     venue = entry.runtime_data
-    assert isinstance(venue, Venue)
     async_add_entities([ThemeSelect(venue)])
 
 
@@ -50,4 +49,4 @@ class ThemeSelect(VenueEntity, SelectEntity):
 
     async def async_select_option(self, option: str) -> None:
         """Start the chosen theme in every room it names."""
-        await self.venue.async_run_theme(self.venue.theme(option))
+        await self.venue.effects.async_run_theme(self.venue.effects.theme(option))

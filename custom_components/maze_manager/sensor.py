@@ -20,8 +20,8 @@ from homeassistant.const import EntityCategory, UnitOfTime
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from . import MazeConfigEntry
 from .entity import SatelliteEntity
+from .runtime import SatelliteConfigEntry
 from .satellites import SatelliteDevice
 from .venue import Venue
 
@@ -39,7 +39,7 @@ def _lead_ms(device: SatelliteDevice, venue: Venue | None) -> float | None:
     """The lead the venue would use for this satellite alone, in milliseconds."""
     if venue is None:
         return None
-    return venue.lead_us([device]) / 1000
+    return venue.effects.lead_us([device]) / 1000
 
 
 SENSORS: tuple[SatelliteSensorDescription, ...] = (
@@ -95,12 +95,11 @@ SENSORS: tuple[SatelliteSensorDescription, ...] = (
 
 async def async_setup_entry(
     hass: HomeAssistant,
-    entry: MazeConfigEntry,
+    entry: SatelliteConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Add the satellite's diagnostic sensors."""
     device = entry.runtime_data
-    assert isinstance(device, SatelliteDevice)
     async_add_entities(SatelliteSensor(device, description) for description in SENSORS)
 
 

@@ -21,7 +21,7 @@ from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import config_validation as cv
 
 from .const import DOMAIN
-from .remote_hosts import DATA_HOSTS
+from .runtime import async_get_venue
 from .show import Room
 from .venue import Venue
 
@@ -79,29 +79,18 @@ STOP_SCHEMA = vol.Schema(
 )
 
 
-def _venue(hass: HomeAssistant) -> Venue:
-    venue = hass.data[DATA_HOSTS].venue
-    if not isinstance(venue, Venue):
-        raise ServiceValidationError(
-            "Set up the venue first",
-            translation_domain=DOMAIN,
-            translation_key="venue_not_loaded",
-        )
-    return venue
-
-
 def _chosen_rooms(venue: Venue, data: dict[str, Any]) -> list[Room] | None:
     """The rooms a call names; None when it names none."""
     names = ([data[ATTR_ROOM]] if ATTR_ROOM in data else []) + data.get(ATTR_ROOMS, [])
     areas = data.get(ATTR_AREA, [])
     if not names and not areas:
         return None
-    return venue.rooms(names, areas)
+    return venue.rooms.select(names, areas)
 
 
 async def _run_effect(call: ServiceCall) -> ServiceResponse:
-    venue = _venue(call.hass)
-    effect = venue.effect(call.data[ATTR_EFFECT])
+    venue = async_get_venue(call.hass)
+    effect = venue.effects.effect(call.data[ATTR_EFFECT])
     rooms = None if call.data[ATTR_ALL_ROOMS] else _chosen_rooms(venue, call.data)
     if rooms is None and not call.data[ATTR_ALL_ROOMS]:
         raise ServiceValidationError(
@@ -109,9 +98,9 @@ async def _run_effect(call: ServiceCall) -> ServiceResponse:
             translation_domain=DOMAIN,
             translation_key="no_room",
         )
-    result = await venue.async_run_effect(
+    result = await venue.effects.async_run_effect(
         effect,
-        rooms if rooms is not None else venue.rooms(None),
+        rooms if rooms is not None else venue.rooms.select(None),
         volume=call.data[ATTR_AUDIO].get(ATTR_VOLUME),
         loop=call.data[ATTR_AUDIO].get(ATTR_LOOP),
     )
@@ -119,11 +108,11 @@ async def _run_effect(call: ServiceCall) -> ServiceResponse:
 
 
 async def _run_effect_all_rooms(call: ServiceCall) -> ServiceResponse:
-    venue = _venue(call.hass)
-    effect = venue.effect(call.data[ATTR_EFFECT])
-    result = await venue.async_run_effect(
+    venue = async_get_venue(call.hass)
+    effect = venue.effects.effect(call.data[ATTR_EFFECT])
+    result = await venue.effects.async_run_effect(
         effect,
-        venue.rooms(None),
+        venue.rooms.select(None),
         volume=call.data[ATTR_AUDIO].get(ATTR_VOLUME),
         loop=call.data[ATTR_AUDIO].get(ATTR_LOOP),
     )
@@ -131,27 +120,27 @@ async def _run_effect_all_rooms(call: ServiceCall) -> ServiceResponse:
 
 
 async def _run_theme(call: ServiceCall) -> ServiceResponse:
-    venue = _venue(call.hass)
-    result = await venue.async_run_theme(venue.theme(call.data[ATTR_THEME]))
+    effects = async_get_venue(call.hass).effects
+    result = await effects.async_run_theme(effects.theme(call.data[ATTR_THEME]))
     return result.as_dict()
 
 
 async def _stop(call: ServiceCall) -> None:
-    venue = _venue(call.hass)
-    effect = venue.effect(call.data[ATTR_EFFECT]) if ATTR_EFFECT in call.data else None
-    await venue.async_stop(_chosen_rooms(venue, call.data), effect, call.data[ATTR_FADE])
+    venue = async_get_venue(call.hass)
+    effect = venue.effects.effect(call.data[ATTR_EFFECT]) if ATTR_EFFECT in call.data else None
+    await venue.effects.async_stop(_chosen_rooms(venue, call.data), effect, call.data[ATTR_FADE])
 
 
 async def _emergency_stop(call: ServiceCall) -> None:
-    await _venue(call.hass).async_emergency_stop()
+    await async_get_venue(call.hass).effects.async_emergency_stop()
 
 
 async def _clear_emergency_stop(call: ServiceCall) -> None:
-    _venue(call.hass).clear_emergency()
+    async_get_venue(call.hass).effects.clear_emergency()
 
 
 async def _reload(call: ServiceCall) -> None:
-    venue = _venue(call.hass)
+    venue = async_get_venue(call.hass)
     if not await venue.async_reload():
         raise ServiceValidationError(
             "The show files have problems; the last good show keeps running",

@@ -13,8 +13,8 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.restore_state import RestoreEntity
 
-from . import MazeConfigEntry
 from .entity import VenueEntity
+from .runtime import VenueConfigEntry
 from .venue import Venue
 
 PARALLEL_UPDATES = 1
@@ -22,12 +22,11 @@ PARALLEL_UPDATES = 1
 
 async def async_setup_entry(
     hass: HomeAssistant,
-    entry: MazeConfigEntry,
+    entry: VenueConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Add the strobe-safe switch."""
     venue = entry.runtime_data
-    assert isinstance(venue, Venue)
     async_add_entities([StrobeSafeSwitch(venue)])
 
 

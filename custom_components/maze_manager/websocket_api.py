@@ -11,6 +11,7 @@ from homeassistant.components.websocket_api.decorators import websocket_command
 from homeassistant.core import HomeAssistant, callback
 
 from .remote_hosts import DATA_HOSTS
+from .runtime import loaded_venue
 from .satellites import SatelliteDevice
 from .venue import Venue
 
@@ -20,15 +21,15 @@ def venue_summary(venue: Venue | None) -> dict[str, Any]:
     if venue is None or venue.show is None:
         return {"loaded": venue is not None, "rooms": [], "effects": [], "themes": []}
     show = venue.show
-    hosts = venue.hosts
+    rooms = venue.rooms
     return {
         "loaded": True,
         "rooms": [
             {
                 "name": room.name,
-                "area_id": venue.room_areas.get(room.name),
-                "lights": venue.room_lights(room),
-                "satellites": [target.device.satellite_id for target in hosts.targets(room)],
+                "area_id": rooms.room_areas.get(room.name),
+                "lights": rooms.room_lights(room),
+                "satellites": [target.device.satellite_id for target in rooms.targets(room)],
             }
             for room in show.rooms.values()
         ],
@@ -76,7 +77,7 @@ def satellite_summary(device: SatelliteDevice) -> dict[str, Any]:
 @callback
 def ws_venue(hass: HomeAssistant, connection: ActiveConnection, msg: dict[str, Any]) -> None:
     """Answer with the venue's show and state."""
-    connection.send_result(msg["id"], venue_summary(hass.data[DATA_HOSTS].venue))
+    connection.send_result(msg["id"], venue_summary(loaded_venue(hass)))
 
 
 @websocket_command({vol.Required("type"): "maze_manager/satellites"})

@@ -42,7 +42,7 @@ from custom_components.maze_manager.const import (
     KIND_VENUE,
     ZEROCONF_TYPE,
 )
-from custom_components.maze_manager.satellite_link import (
+from custom_components.maze_manager.link.client import (
     SatelliteAddress,
     SatelliteAuthFailed,
     SatelliteUnreachable,
@@ -163,6 +163,20 @@ def reload(hass: HomeAssistant) -> Generator[MagicMock]:
         yield reload
 
 
+class LoadedSatellite:
+    """A loaded satellite entry's runtime, as far as the flows use it: its link's retries."""
+
+    def __init__(self) -> None:
+        self.link = self
+        self.retries = 0
+
+    def retry_now(self) -> None:
+        self.retries += 1
+
+    async def async_stop(self) -> None:
+        """Nothing to stop: no link was ever started."""
+
+
 def add_satellite(hass: HomeAssistant, **data: Any) -> MockConfigEntry:
     entry = MockConfigEntry(
         domain=DOMAIN,
@@ -171,6 +185,7 @@ def add_satellite(hass: HomeAssistant, **data: Any) -> MockConfigEntry:
         data=satellite_data(**data),
         state=ConfigEntryState.LOADED,
     )
+    entry.runtime_data = LoadedSatellite()
     entry.add_to_hass(hass)
     return entry
 
@@ -460,6 +475,7 @@ async def test_known_satellite_at_the_same_address_is_left_alone(
     assert result["reason"] == "already_configured"
     assert entry.data == satellite_data(host="192.168.1.30", port=8766)
     reload.assert_not_called()
+    assert entry.runtime_data.retries == 1  # seen again: its link skips the backoff
 
 
 @pytest.mark.parametrize(

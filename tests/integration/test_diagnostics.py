@@ -26,13 +26,13 @@ from test_entities import (
 )
 
 from custom_components.maze_manager import link
-from custom_components.maze_manager.satellite_link import SatelliteLink
+from custom_components.maze_manager.link.client import WebSocketHandler
 
 REDACTED = "**REDACTED**"
 
 
 @pytest.fixture
-def connected(monkeypatch: pytest.MonkeyPatch) -> set[SatelliteLink]:
+def connected(monkeypatch: pytest.MonkeyPatch) -> set[WebSocketHandler]:
     """The links the test has connected."""
     return patch_connected(monkeypatch)
 
@@ -56,7 +56,7 @@ async def first_error(edge: SatelliteEdge) -> str:
 async def test_satellite_diagnostics(
     hass: HomeAssistant,
     hass_client: ClientSessionGenerator,
-    connected: set[SatelliteLink],
+    connected: set[WebSocketHandler],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     satellite = add_satellite(hass)
@@ -134,7 +134,7 @@ async def test_satellite_diagnostics(
 async def test_venue_diagnostics(
     hass: HomeAssistant,
     hass_client: ClientSessionGenerator,
-    connected: set[SatelliteLink],
+    connected: set[WebSocketHandler],
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
 ) -> None:
@@ -144,7 +144,7 @@ async def test_venue_diagnostics(
     venue = venue_of(venue_entry)
     venue.state.strobe_safe = True
     await venue.async_set_master_volume(0.6)
-    await venue.async_run_theme(venue.theme("Halloween Night"))
+    await venue.effects.async_run_theme(venue.effects.theme("Halloween Night"))
 
     result = await get_diagnostics_for_config_entry(hass, hass_client, venue_entry)
     assert result["entry"] == {

@@ -2,7 +2,7 @@
 venue's theme select, strobe-safe switch and master volume.
 
 A satellite is driven through the interface its link uses. `SatelliteEdge` does what
-SatelliteLink does before it tells its SatelliteDevice anything (marks itself connected,
+WebSocketHandler does before it tells its SatelliteDevice anything (marks itself connected,
 keeps the hello and the latest status) and then calls the device as the link would, with
 real maze-link messages; what the entities send is recorded at `link.send`, the network
 edge. The link itself points at a closed loopback port, so its own attempts fail fast.
@@ -27,9 +27,7 @@ from homeassistant.const import (
 )
 from homeassistant.core import HomeAssistant, State
 from homeassistant.exceptions import HomeAssistantError
-from homeassistant.helpers import area_registry as ar
-from homeassistant.helpers import device_registry as dr
-from homeassistant.helpers import entity_registry as er
+from homeassistant.helpers import area_registry as ar, device_registry as dr, entity_registry as er
 from homeassistant.setup import async_setup_component
 from pytest_homeassistant_custom_component.common import (  # type: ignore[import-untyped]
     MockConfigEntry,
@@ -49,9 +47,10 @@ from custom_components.maze_manager.const import (
     KIND_SATELLITE,
     KIND_VENUE,
 )
-from custom_components.maze_manager.satellite_link import SatelliteLink
+from custom_components.maze_manager.effects_manager import EVENT_EFFECT_RUN
+from custom_components.maze_manager.link.client import WebSocketHandler
 from custom_components.maze_manager.satellites import SatelliteDevice, hello_layout
-from custom_components.maze_manager.venue import EVENT_EFFECT_RUN, Venue
+from custom_components.maze_manager.venue import Venue
 
 SATELLITE_ID = "sat-test"
 LATENCY_US = 5000
@@ -106,14 +105,14 @@ def status(
 class SatelliteEdge:
     """The network side of one satellite's link, played by the test."""
 
-    def __init__(self, device: SatelliteDevice, connected: set[SatelliteLink]) -> None:
+    def __init__(self, device: SatelliteDevice, connected: set[WebSocketHandler]) -> None:
         self.device = device
         self.sent: list[link.Message] = []
         self.refuse = False
         self._connected = connected
 
     async def record(self, message: link.Message) -> bool:
-        """Stands in for SatelliteLink.send: False when the frame could not go out."""
+        """Stands in for WebSocketHandler.send: False when the frame could not go out."""
         if self.refuse or self.device.link not in self._connected:
             return False
         self.sent.append(message)
@@ -187,7 +186,7 @@ def add_venue(hass: HomeAssistant, folder: Path, show: str | None = SHOW_YAML) -
 async def async_start(
     hass: HomeAssistant,
     satellite: MockConfigEntry,
-    connected: set[SatelliteLink],
+    connected: set[WebSocketHandler],
     monkeypatch: pytest.MonkeyPatch,
 ) -> SatelliteEdge:
     """Load every added entry and take the satellite's network edge."""
@@ -216,10 +215,10 @@ async def call(hass: HomeAssistant, domain: str, service: str, unique_id: str, *
     await hass.services.async_call(domain, service, {**target, **data}, blocking=True)
 
 
-def patch_connected(monkeypatch: pytest.MonkeyPatch) -> set[SatelliteLink]:
-    """Make SatelliteLink.connected answer from a set of links the test has connected."""
-    links: set[SatelliteLink] = set()
-    monkeypatch.setattr(SatelliteLink, "connected", property(lambda item: item in links))
+def patch_connected(monkeypatch: pytest.MonkeyPatch) -> set[WebSocketHandler]:
+    """Make WebSocketHandler.connected answer from a set of links the test has connected."""
+    links: set[WebSocketHandler] = set()
+    monkeypatch.setattr(WebSocketHandler, "connected", property(lambda item: item in links))
     return links
 
 
@@ -232,7 +231,7 @@ async def async_unload_all(hass: HomeAssistant) -> None:
 
 
 @pytest.fixture
-def connected(monkeypatch: pytest.MonkeyPatch) -> set[SatelliteLink]:
+def connected(monkeypatch: pytest.MonkeyPatch) -> set[WebSocketHandler]:
     """The links the test has connected."""
     return patch_connected(monkeypatch)
 
@@ -248,7 +247,7 @@ async def unload_entries(hass: HomeAssistant, socket_enabled: None) -> AsyncIter
 
 
 async def test_speakers_follow_the_link_and_what_plays(
-    hass: HomeAssistant, connected: set[SatelliteLink], monkeypatch: pytest.MonkeyPatch
+    hass: HomeAssistant, connected: set[WebSocketHandler], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     edge = await async_start(hass, add_satellite(hass), connected, monkeypatch)
     assert state_of(hass, "media_player", LEFT).state == STATE_UNAVAILABLE
@@ -280,7 +279,7 @@ async def test_speakers_follow_the_link_and_what_plays(
 
 
 async def test_satellite_device_carries_model_and_version(
-    hass: HomeAssistant, connected: set[SatelliteLink], monkeypatch: pytest.MonkeyPatch
+    hass: HomeAssistant, connected: set[WebSocketHandler], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     edge = await async_start(hass, add_satellite(hass), connected, monkeypatch)
     edge.connect()
@@ -303,7 +302,7 @@ async def test_satellite_device_carries_model_and_version(
 
 
 async def test_speaker_volume_mute_and_stop_reach_the_satellite(
-    hass: HomeAssistant, connected: set[SatelliteLink], monkeypatch: pytest.MonkeyPatch
+    hass: HomeAssistant, connected: set[WebSocketHandler], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     edge = await async_start(hass, add_satellite(hass), connected, monkeypatch)
     edge.connect()
@@ -336,7 +335,7 @@ async def test_speaker_volume_mute_and_stop_reach_the_satellite(
 
 
 async def test_speaker_command_fails_when_the_frame_cannot_go_out(
-    hass: HomeAssistant, connected: set[SatelliteLink], monkeypatch: pytest.MonkeyPatch
+    hass: HomeAssistant, connected: set[WebSocketHandler], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     edge = await async_start(hass, add_satellite(hass), connected, monkeypatch)
     edge.connect()
@@ -349,7 +348,7 @@ async def test_speaker_command_fails_when_the_frame_cannot_go_out(
 
 
 async def test_speaker_level_survives_a_restart(
-    hass: HomeAssistant, connected: set[SatelliteLink], monkeypatch: pytest.MonkeyPatch
+    hass: HomeAssistant, connected: set[WebSocketHandler], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     satellite = add_satellite(hass)
     left = er.async_get(hass).async_get_or_create(
@@ -367,7 +366,7 @@ async def test_speaker_level_survives_a_restart(
 
 async def test_speakers_join_the_area_of_their_only_room(
     hass: HomeAssistant,
-    connected: set[SatelliteLink],
+    connected: set[WebSocketHandler],
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
 ) -> None:
@@ -389,7 +388,7 @@ async def test_speakers_join_the_area_of_their_only_room(
 
 async def test_speaker_area_chosen_by_the_user_is_kept(
     hass: HomeAssistant,
-    connected: set[SatelliteLink],
+    connected: set[WebSocketHandler],
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
 ) -> None:
@@ -410,7 +409,7 @@ async def test_speaker_area_chosen_by_the_user_is_kept(
 
 
 async def test_input_event_fires_on_its_button(
-    hass: HomeAssistant, connected: set[SatelliteLink], monkeypatch: pytest.MonkeyPatch
+    hass: HomeAssistant, connected: set[WebSocketHandler], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     edge = await async_start(hass, add_satellite(hass), connected, monkeypatch)
     button = state_of(hass, "event", GATE_BUTTON)
@@ -442,7 +441,7 @@ async def test_input_event_fires_on_its_button(
 
 
 async def test_sensors_show_the_latest_status(
-    hass: HomeAssistant, connected: set[SatelliteLink], monkeypatch: pytest.MonkeyPatch
+    hass: HomeAssistant, connected: set[WebSocketHandler], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     edge = await async_start(hass, add_satellite(hass), connected, monkeypatch)
     sync_error = entity_id(hass, "sensor", f"{SATELLITE_ID}-sync_error")
@@ -479,7 +478,7 @@ async def test_sensors_show_the_latest_status(
 
 async def test_lead_sensor_follows_the_venue(
     hass: HomeAssistant,
-    connected: set[SatelliteLink],
+    connected: set[WebSocketHandler],
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
 ) -> None:
@@ -508,7 +507,7 @@ def venue_of(entry: MockConfigEntry) -> Venue:
 
 async def test_venue_entities_belong_to_the_venue_device(
     hass: HomeAssistant,
-    connected: set[SatelliteLink],
+    connected: set[WebSocketHandler],
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
 ) -> None:
@@ -527,7 +526,7 @@ async def test_venue_entities_belong_to_the_venue_device(
 
 async def test_theme_select_runs_themes_and_follows_reloads(
     hass: HomeAssistant,
-    connected: set[SatelliteLink],
+    connected: set[WebSocketHandler],
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
 ) -> None:
@@ -551,14 +550,14 @@ async def test_theme_select_runs_themes_and_follows_reloads(
     theme = state_of(hass, "select", "venue-theme")
     assert theme.attributes["options"] == ["Halloween Night", "Quiet Night", "Storm"]
 
-    await venue.async_stop(None, None, 0)
+    await venue.effects.async_stop(None, None, 0)
     await hass.async_block_till_done()
     assert state_of(hass, "select", "venue-theme").state == "unknown"
 
 
 async def test_theme_select_is_unavailable_without_a_show(
     hass: HomeAssistant,
-    connected: set[SatelliteLink],
+    connected: set[WebSocketHandler],
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
 ) -> None:
@@ -569,7 +568,7 @@ async def test_theme_select_is_unavailable_without_a_show(
 
 async def test_strobe_safe_switch_sets_the_venue(
     hass: HomeAssistant,
-    connected: set[SatelliteLink],
+    connected: set[WebSocketHandler],
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
 ) -> None:
@@ -596,7 +595,7 @@ async def test_strobe_safe_switch_sets_the_venue(
 
 async def test_master_volume_reaches_every_satellite(
     hass: HomeAssistant,
-    connected: set[SatelliteLink],
+    connected: set[WebSocketHandler],
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
 ) -> None:
@@ -618,7 +617,7 @@ async def test_master_volume_reaches_every_satellite(
 
 async def test_venue_settings_are_restored_at_startup(
     hass: HomeAssistant,
-    connected: set[SatelliteLink],
+    connected: set[WebSocketHandler],
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
 ) -> None:

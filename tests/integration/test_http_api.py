@@ -159,7 +159,7 @@ async def test_bad_bodies_are_refused_with_a_reason(
 async def test_effects_are_refused_during_an_emergency_stop(
     hass: HomeAssistant, venue_maze: Maze, hass_client: ClientSessionGenerator
 ) -> None:
-    await venue_maze.venue.async_emergency_stop()
+    await venue_maze.venue.effects.async_emergency_stop()
     status, answer = await post(hass_client, RUN_EFFECT, SEED_RUN_EFFECT)
     assert status == 400
     assert answer["error"] == (

@@ -24,7 +24,7 @@ from pytest_homeassistant_custom_component.typing import ClientSessionGenerator 
 from test_entities import add_venue, async_unload_all, venue_of
 
 from custom_components.maze_manager.const import DOMAIN
-from custom_components.maze_manager.venue import EVENT_STOPPED
+from custom_components.maze_manager.effects_manager import EVENT_STOPPED
 
 
 @pytest.fixture(autouse=True)
@@ -61,10 +61,12 @@ async def test_effect_runs_and_stops_read_as_sentences(
     venue_entry: MockConfigEntry, hass: HomeAssistant, hass_client: ClientSessionGenerator
 ) -> None:
     venue = venue_of(venue_entry)
-    await venue.async_run_effect(venue.effect("Lightning"), venue.rooms(["Entrance", "Gate"]))
-    await venue.async_stop(venue.rooms(["Gate"]), None, 500)
-    await venue.async_stop(None, None, 0)
-    await venue.async_emergency_stop()
+    await venue.effects.async_run_effect(
+        venue.effects.effect("Lightning"), venue.rooms.select(["Entrance", "Gate"])
+    )
+    await venue.effects.async_stop(venue.rooms.select(["Gate"]), None, 500)
+    await venue.effects.async_stop(None, None, 0)
+    await venue.effects.async_emergency_stop()
 
     assert await logbook_lines(hass, hass_client) == [
         "Lightning ran in Entrance, Gate",

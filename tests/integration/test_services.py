@@ -14,16 +14,15 @@ import numpy as np
 import pytest
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ServiceValidationError
-from homeassistant.helpers import area_registry as ar
-from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers import area_registry as ar, issue_registry as ir
 from homeassistant.helpers.translation import async_get_exception_message
 from pytest_homeassistant_custom_component.common import (  # type: ignore[import-untyped]
     async_capture_events,
 )
 
 from custom_components.maze_manager.const import DOMAIN
-from custom_components.maze_manager.satellite_link import venue_clock_us
-from custom_components.maze_manager.venue import EVENT_EFFECT_RUN, EVENT_STOPPED
+from custom_components.maze_manager.effects_manager import EVENT_EFFECT_RUN, EVENT_STOPPED
+from custom_components.maze_manager.link import venue_clock_us
 from tests.integration.venue_fixtures import (
     CELLAR,
     GATE,
@@ -331,14 +330,14 @@ async def test_stop_everything_fades_out(hass: HomeAssistant, venue_maze: Maze) 
     # The theme's Lightning cue and its light steps were still pending: none of them came.
     await asyncio.sleep(0.5)
     assert venue_maze.lights.calls == []
-    assert venue_maze.venue.timeline.pending == 0
+    assert venue_maze.venue.effects.timeline.pending == 0
 
 
 async def test_stop_cancels_only_the_steps_it_names(hass: HomeAssistant, maze: Maze) -> None:
     await async_start_maze(maze, GATE, lead_ms=300)  # time to stop before any step is due
     await call(hass, "run_effect", {"effect_name": "Lightning", "room": "Entrance"})
     await call(hass, "run_effect", {"effect_name": "Blackout", "room": "Entrance"})
-    timeline = maze.venue.timeline
+    timeline = maze.venue.effects.timeline
     assert timeline.pending == 4  # Lightning: two light steps and an action; Blackout: one
 
     # Blackout has no sound: stopping it only cancels its light step.

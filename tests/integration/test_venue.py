@@ -13,17 +13,18 @@ import pytest
 from homeassistant.config_entries import SOURCE_REAUTH, SOURCE_ZEROCONF
 from homeassistant.core import Event, EventStateChangedData, HomeAssistant, callback
 from homeassistant.data_entry_flow import FlowResultType
-from homeassistant.helpers import area_registry as ar
-from homeassistant.helpers import device_registry as dr
-from homeassistant.helpers import entity_registry as er
-from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers import (
+    area_registry as ar,
+    device_registry as dr,
+    entity_registry as er,
+    issue_registry as ir,
+)
 from homeassistant.helpers.event import async_track_state_change_event
 from homeassistant.helpers.service_info.zeroconf import ZeroconfServiceInfo
 from pytest_homeassistant_custom_component.common import (  # type: ignore[import-untyped]
     MockConfigEntry,
 )
 
-from custom_components.maze_manager import satellite_link
 from custom_components.maze_manager.const import (
     CONF_LEAD_MS,
     CONF_PAIRING_KEY,
@@ -31,7 +32,7 @@ from custom_components.maze_manager.const import (
     DOMAIN,
     ZEROCONF_TYPE,
 )
-from custom_components.maze_manager.satellite_link import venue_clock_us
+from custom_components.maze_manager.link import client as link_client, venue_clock_us
 from custom_components.maze_manager.venue import SHOW_ISSUE_ID
 from pi_satellite.discovery import txt_records
 from pi_satellite.inputs import Gesture
@@ -421,7 +422,7 @@ async def test_rooms_become_areas(hass: HomeAssistant, maze: Maze) -> None:
     gate = areas.async_get_area_by_name("Gate")
     assert entrance is not None
     assert gate is not None  # an area id the registry does not know: named after the room
-    assert maze.venue.room_areas == {
+    assert maze.venue.rooms.room_areas == {
         "Entrance": entrance.id,
         "Cop Dodge": cop_dodge.id,
         "Crypt": wine_cellar.id,
@@ -680,7 +681,7 @@ async def test_a_one_shot_of_a_looping_cue_is_left_to_finish(
 async def test_zeroconf_brings_a_restarted_satellite_back_at_once(
     hass: HomeAssistant, venue_maze: Maze, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(satellite_link, "BACKOFF_S", (600.0,))  # no retry on its own
+    monkeypatch.setattr(link_client, "BACKOFF_S", (600.0,))  # no retry on its own
     cellar = venue_maze[CELLAR]
     await venue_maze.stop_satellite(CELLAR)
     await wait_for(lambda: not cellar.device.available)

@@ -43,7 +43,7 @@ from custom_components.maze_manager.const import (
     KIND_SATELLITE,
     KIND_VENUE,
 )
-from custom_components.maze_manager.satellite_link import venue_clock_us
+from custom_components.maze_manager.link import venue_clock_us
 from custom_components.maze_manager.satellites import SatelliteDevice
 from custom_components.maze_manager.venue import Venue
 from pi_satellite.config import SatelliteConfig, parse_config
@@ -378,13 +378,13 @@ class Maze:
     def _holds_cues(self, running: RunningSatellite) -> bool:
         if self.venue_entry is None or self.venue_entry.state is not ConfigEntryState.LOADED:
             return True
-        names = self.venue.library.cue_ids
+        names = self.venue.audio.library.cue_ids
         player = running.satellite.player
         return all(player.cue_id_by_name(name) == cue_id for name, cue_id in names.items())
 
     def cue_id(self, effect: str) -> int:
         """The cue id the venue gave an effect's sound."""
-        return self.venue.library.cue_ids[effect]
+        return self.venue.audio.library.cue_ids[effect]
 
     def vouched_error_us(self) -> float:
         """How far a first sample may land from its venue time (the records' monotonic

@@ -7,8 +7,7 @@ import random
 from dataclasses import dataclass
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 
 from pi_satellite.link.clock import (
     FAST_INTERVAL_S,

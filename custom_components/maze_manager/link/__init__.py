@@ -1,10 +1,12 @@
 """maze-link: the wire protocol between Home Assistant and the satellites.
 
 This package is the protocol's only source. It imports nothing from Home Assistant and
-needs only msgpack, so the satellite's wheel carries it as `pi_satellite.link`.
+needs only msgpack, so the satellite's wheel carries it as `pi_satellite.link`. Its
+`client` module, the controller's connection to one satellite, also needs aiohttp (which
+both sides have); it is imported on its own, not from here.
 """
 
-from .clock import SyncSample, VenueClockEstimator
+from .clock import SyncSample, VenueClockEstimator, venue_clock_us
 from .codec import AUDIO_HEADER_BYTES, MAX_FRAME_BYTES, PLAY_FRAME_BYTES, decode, encode
 from .errors import AuthenticationError, ProtocolError, UnknownMessageType, UnsupportedVersion
 from .handshake import (
@@ -130,4 +132,5 @@ __all__ = [
     "format_pairing_key",
     "generate_pairing_key",
     "parse_pairing_key",
+    "venue_clock_us",
 ]

@@ -1,4 +1,4 @@
-"""The venue clock as seen from a satellite.
+"""The venue clock: what it is on the controller, and how a satellite tracks it.
 
 The venue clock is Home Assistant's monotonic clock in integer microseconds. A satellite
 timestamps small request/reply exchanges (NTP's four timestamps) and models the venue clock
@@ -9,6 +9,7 @@ local times and every satellite plays at the same instant.
 from __future__ import annotations
 
 import math
+import time
 from collections import deque
 from dataclasses import dataclass
 from itertools import pairwise
@@ -35,6 +36,11 @@ _SIGMAS: Final = 3.0
 """Standard deviations of the statistical error included in the error bound."""
 
 _Point = tuple[float, float]
+
+
+def venue_clock_us() -> int:
+    """The venue clock, read on the controller: its monotonic clock in microseconds."""
+    return time.monotonic_ns() // 1000
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,11 +1,11 @@
-"""Home Assistant's side of one satellite connection (the seed's WebSocketHandler).
+"""The controller's side of one satellite connection: the seed's WebSocketHandler.
 
-A SatelliteLink keeps one satellite connected for as long as its config entry is loaded:
-it connects (plain or TLS with the certificate fingerprint pinned), runs the mutual
-handshake, answers time sync requests at once on the venue clock, preloads the cue table
-and any asset the satellite lacks after every connect, and reconnects with backoff, or
-immediately when zeroconf sees the satellite again. What the satellite reports goes to
-a listener.
+Free of Home Assistant, so it is tested on its own. A WebSocketHandler keeps one
+satellite connected for as long as its owner wants: it connects (plain or TLS with the
+certificate fingerprint pinned), runs the mutual handshake, answers time sync requests at
+once on the venue clock, preloads the cue table and any asset the satellite lacks after
+every connect, and reconnects with backoff, or immediately when zeroconf sees the
+satellite again. What the satellite reports goes to a listener.
 """
 
 from __future__ import annotations
@@ -14,14 +14,31 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
 import aiohttp
 
-from . import link
+from .clock import venue_clock_us
+from .codec import MAX_FRAME_BYTES, decode, encode
+from .errors import AuthenticationError, ProtocolError, UnknownMessageType
+from .handshake import ControllerHandshake
+from .messages import (
+    MAX_CHUNK_BYTES,
+    AssetBegin,
+    AssetChunk,
+    AssetEnd,
+    Challenge,
+    CueTable,
+    Error,
+    ErrorCode,
+    Hello,
+    Message,
+    Status,
+    TimeRequest,
+    TimeResponse,
+)
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -31,11 +48,6 @@ HEARTBEAT_S = 1.0
 BACKOFF_S = (0.25, 0.5, 1.0, 2.0, 3.0)
 """Seconds between attempts; capped low because a satellite back from a reboot should
 play again within seconds, and one refused TCP connection every 3 s costs nothing."""
-
-
-def venue_clock_us() -> int:
-    """The venue clock: this machine's monotonic clock in microseconds."""
-    return time.monotonic_ns() // 1000
 
 
 class SatelliteUnreachable(Exception):
@@ -82,14 +94,14 @@ class Asset:
 class Preload:
     """What a satellite should hold: the cue table and the assets its cues use."""
 
-    cue_table: link.CueTable
+    cue_table: CueTable
     assets: dict[bytes, Asset]
 
 
 class LinkListener(Protocol):
     """Receives what a satellite link learns."""
 
-    def link_connected(self, hello: link.Hello) -> None:
+    def link_connected(self, hello: Hello) -> None:
         """The satellite authenticated and said hello."""
 
     def link_disconnected(self) -> None:
@@ -98,35 +110,35 @@ class LinkListener(Protocol):
     def link_auth_failed(self) -> None:
         """The satellite refused the key (or proved it holds another)."""
 
-    def link_message(self, message: link.Message) -> None:
+    def link_message(self, message: Message) -> None:
         """A status, started, button event, asset result or error report."""
 
 
 async def async_handshake(
     socket: aiohttp.ClientWebSocketResponse, key: bytes, client_name: str
-) -> link.Hello:
+) -> Hello:
     """Authenticate both ways and return the satellite's hello."""
-    handshake = link.ControllerHandshake(key, client_name)
-    await socket.send_bytes(link.encode(handshake.hello()))
+    handshake = ControllerHandshake(key, client_name)
+    await socket.send_bytes(encode(handshake.hello()))
     challenge = await _receive(socket)
-    if isinstance(challenge, link.Error):
+    if isinstance(challenge, Error):
         raise SatelliteUnreachable(f"satellite refused the handshake: {challenge.message}")
-    if not isinstance(challenge, link.Challenge):
-        raise link.ProtocolError(f"expected Challenge, got {type(challenge).__name__}")
+    if not isinstance(challenge, Challenge):
+        raise ProtocolError(f"expected Challenge, got {type(challenge).__name__}")
     try:
         auth = handshake.answer(challenge)
-    except link.AuthenticationError as err:
+    except AuthenticationError as err:
         raise SatelliteAuthFailed(str(err)) from err
-    await socket.send_bytes(link.encode(auth))
+    await socket.send_bytes(encode(auth))
     hello = await _receive(socket)
-    if isinstance(hello, link.Error) and hello.code == link.ErrorCode.AUTH_FAILED:
+    if isinstance(hello, Error) and hello.code == ErrorCode.AUTH_FAILED:
         raise SatelliteAuthFailed(hello.message)
-    if not isinstance(hello, link.Hello):
-        raise link.ProtocolError(f"expected Hello, got {type(hello).__name__}")
+    if not isinstance(hello, Hello):
+        raise ProtocolError(f"expected Hello, got {type(hello).__name__}")
     return hello
 
 
-async def _receive(socket: aiohttp.ClientWebSocketResponse) -> link.Message:
+async def _receive(socket: aiohttp.ClientWebSocketResponse) -> Message:
     """The next known message; unknown types are skipped."""
     while True:
         frame = await socket.receive()
@@ -135,16 +147,16 @@ async def _receive(socket: aiohttp.ClientWebSocketResponse) -> link.Message:
         if frame.type == aiohttp.WSMsgType.ERROR:
             raise SatelliteUnreachable(f"connection failed ({frame.data})")
         if frame.type != aiohttp.WSMsgType.BINARY:
-            raise link.ProtocolError(f"expected a binary frame, got {frame.type.name}")
+            raise ProtocolError(f"expected a binary frame, got {frame.type.name}")
         try:
-            return link.decode(frame.data)
-        except link.UnknownMessageType as err:
+            return decode(frame.data)
+        except UnknownMessageType as err:
             _LOGGER.debug("Ignoring %s", err)
 
 
 async def async_open(
     session: aiohttp.ClientSession, address: SatelliteAddress, key: bytes, client_name: str
-) -> tuple[aiohttp.ClientWebSocketResponse, link.Hello]:
+) -> tuple[aiohttp.ClientWebSocketResponse, Hello]:
     """Connect and authenticate; raises SatelliteUnreachable or SatelliteAuthFailed."""
     try:
         async with asyncio.timeout(CONNECT_TIMEOUT_S):
@@ -152,7 +164,7 @@ async def async_open(
                 address.url,
                 ssl=address.ssl(),
                 heartbeat=HEARTBEAT_S,
-                max_msg_size=link.MAX_FRAME_BYTES,
+                max_msg_size=MAX_FRAME_BYTES,
                 autoping=True,
             )
             try:
@@ -160,21 +172,21 @@ async def async_open(
             except BaseException:
                 await socket.close()
                 raise
-    except (TimeoutError, aiohttp.ClientError, OSError, link.ProtocolError) as err:
+    except (TimeoutError, aiohttp.ClientError, OSError, ProtocolError) as err:
         raise SatelliteUnreachable(f"{address.url}: {err or type(err).__name__}") from err
     return socket, hello
 
 
 async def async_probe(
     session: aiohttp.ClientSession, address: SatelliteAddress, key: bytes, client_name: str
-) -> link.Hello:
+) -> Hello:
     """Check that a satellite answers and shares the key, as a config flow must."""
     socket, hello = await async_open(session, address, key, client_name)
     await socket.close()
     return hello
 
 
-class SatelliteLink:
+class WebSocketHandler:
     """Keeps one satellite connected and talks to it."""
 
     def __init__(
@@ -196,8 +208,8 @@ class SatelliteLink:
         self._wake = asyncio.Event()
         self._preload: Preload | None = None
         self._seq = 0
-        self.hello: link.Hello | None = None
-        self.status: link.Status | None = None
+        self.hello: Hello | None = None
+        self.status: Status | None = None
         self.last_error: str | None = None
 
     @property
@@ -241,13 +253,13 @@ class SatelliteLink:
         if self.connected and self.hello is not None:
             await self._send_preload(self.hello)
 
-    async def send(self, message: link.Message) -> bool:
+    async def send(self, message: Message) -> bool:
         """Send one message; False when the satellite is not connected."""
         socket = self._socket
         if socket is None or socket.closed:
             return False
         try:
-            await socket.send_bytes(link.encode(message))
+            await socket.send_bytes(encode(message))
         except (ConnectionError, aiohttp.ClientError):
             return False
         return True
@@ -281,7 +293,7 @@ class SatelliteLink:
             async with asyncio.timeout(delay):
                 await self._wake.wait()
 
-    async def _serve(self, socket: aiohttp.ClientWebSocketResponse, hello: link.Hello) -> None:
+    async def _serve(self, socket: aiohttp.ClientWebSocketResponse, hello: Hello) -> None:
         self._socket, self.hello, self.status = socket, hello, None
         _LOGGER.info("Satellite %s (%s) is connected", hello.name, hello.satellite_id)
         self._listener.link_connected(hello)
@@ -289,12 +301,10 @@ class SatelliteLink:
             if self._preload is not None:
                 await self._send_preload(hello)
             await self._receive_loop(socket)
-        except link.ProtocolError as err:
+        except ProtocolError as err:
             _LOGGER.warning("Closing link to %s: %s", hello.satellite_id, err)
             with contextlib.suppress(ConnectionError, aiohttp.ClientError):
-                await socket.send_bytes(
-                    link.encode(link.Error(link.ErrorCode.BAD_MESSAGE, str(err)[:512], 0))
-                )
+                await socket.send_bytes(encode(Error(ErrorCode.BAD_MESSAGE, str(err)[:512], 0)))
         except (ConnectionError, aiohttp.ClientError) as err:
             _LOGGER.debug("Link to %s failed: %s", hello.satellite_id, err)
         finally:
@@ -310,22 +320,22 @@ class SatelliteLink:
             received_us = venue_clock_us()
             if frame.type != aiohttp.WSMsgType.BINARY:
                 if frame.type in (aiohttp.WSMsgType.TEXT,):
-                    raise link.ProtocolError("expected a binary frame, got TEXT")
+                    raise ProtocolError("expected a binary frame, got TEXT")
                 return
             try:
-                message = link.decode(frame.data)
-            except link.UnknownMessageType as err:
+                message = decode(frame.data)
+            except UnknownMessageType as err:
                 _LOGGER.debug("Ignoring %s", err)
                 continue
-            if isinstance(message, link.TimeRequest):
-                reply = link.TimeResponse(message.seq, message.t1, received_us, venue_clock_us())
-                await socket.send_bytes(link.encode(reply))
+            if isinstance(message, TimeRequest):
+                reply = TimeResponse(message.seq, message.t1, received_us, venue_clock_us())
+                await socket.send_bytes(encode(reply))
                 continue
-            if isinstance(message, link.Status):
+            if isinstance(message, Status):
                 self.status = message
             self._listener.link_message(message)
 
-    async def _send_preload(self, hello: link.Hello) -> None:
+    async def _send_preload(self, hello: Hello) -> None:
         preload = self._preload
         if preload is None:
             return
@@ -340,9 +350,9 @@ class SatelliteLink:
         if hashlib.sha256(data).digest() != asset.sha256:
             _LOGGER.error("Sound file %s changed on disk; reload the show", asset.name)
             return
-        await self.send(link.AssetBegin(asset.sha256, len(data), asset.format, asset.name[:128]))
-        for offset in range(0, len(data), link.MAX_CHUNK_BYTES):
-            chunk = data[offset : offset + link.MAX_CHUNK_BYTES]
-            if not await self.send(link.AssetChunk(asset.sha256, offset, chunk)):
+        await self.send(AssetBegin(asset.sha256, len(data), asset.format, asset.name[:128]))
+        for offset in range(0, len(data), MAX_CHUNK_BYTES):
+            chunk = data[offset : offset + MAX_CHUNK_BYTES]
+            if not await self.send(AssetChunk(asset.sha256, offset, chunk)):
                 return
-        await self.send(link.AssetEnd(asset.sha256))
+        await self.send(AssetEnd(asset.sha256))

@@ -1,6 +1,6 @@
-"""Home Assistant's satellite link against a real satellite on loopback.
+"""The controller's link client against a real satellite on loopback, without Home Assistant.
 
-The link and the satellite are both the real code: handshake, venue clock sync, preload
+The client and the satellite are both the real code: handshake, venue clock sync, preload
 of a sound file, a play trigger landing on its scheduled frame, reconnection, and a
 refused key.
 """
@@ -16,13 +16,13 @@ import aiohttp
 import pytest
 
 from custom_components.maze_manager import link
-from custom_components.maze_manager.satellite_link import (
+from custom_components.maze_manager.link.client import (
     Asset,
     Preload,
     SatelliteAddress,
     SatelliteAuthFailed,
-    SatelliteLink,
     SatelliteUnreachable,
+    WebSocketHandler,
     async_probe,
     venue_clock_us,
 )
@@ -30,8 +30,6 @@ from pi_satellite.satellite import Satellite
 from tests.satellite_harness import KEY, records, satellite_config, tone_wav
 
 FRAME_US = 1e6 / 48000
-
-pytestmark = pytest.mark.usefixtures("socket_enabled")
 
 
 class Recorder:
@@ -110,7 +108,7 @@ async def test_preload_sync_and_play_on_the_scheduled_frame(
     satellite: Satellite, http: aiohttp.ClientSession, tmp_path: Path
 ) -> None:
     listener = Recorder()
-    sat_link = SatelliteLink(
+    sat_link = WebSocketHandler(
         http, SatelliteAddress("127.0.0.1", satellite.server.port), KEY, listener
     )
     sound = _asset(tone_wav())
@@ -158,7 +156,7 @@ async def test_a_second_connect_sends_only_the_cue_table(
     cue = link.CueEntry(3, sound.sha256, "Creak", 1.0, False, "fx", 1)
     preload = Preload(link.CueTable((cue,)), {sound.sha256: sound})
     for connection in range(2):
-        sat_link = SatelliteLink(http, address, KEY, listener)
+        sat_link = WebSocketHandler(http, address, KEY, listener)
         await sat_link.set_preload(preload)
         sat_link.start()
         await wait_for(lambda n=connection: len(listener.hellos) == n + 1)
@@ -185,7 +183,7 @@ async def test_link_reconnects_after_the_satellite_restarts(
     await first.start()
     port = first.server.port
     listener = Recorder()
-    sat_link = SatelliteLink(http, SatelliteAddress("127.0.0.1", port), KEY, listener)
+    sat_link = WebSocketHandler(http, SatelliteAddress("127.0.0.1", port), KEY, listener)
     sat_link.start()
     try:
         await wait_for(lambda: sat_link.connected)
@@ -211,7 +209,7 @@ async def test_a_refused_key_stops_the_link_and_says_so(
     satellite: Satellite, http: aiohttp.ClientSession
 ) -> None:
     listener = Recorder()
-    sat_link = SatelliteLink(
+    sat_link = WebSocketHandler(
         http, SatelliteAddress("127.0.0.1", satellite.server.port), bytes(32), listener
     )
     sat_link.start()

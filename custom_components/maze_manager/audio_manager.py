@@ -1,4 +1,4 @@
-"""Effects' sound as satellites preload it (the seed's AudioManager).
+"""Effects' sound as satellites preload it: the seed's AudioManager.
 
 Every effect with a local sound file becomes one cue with the same small id on every
 satellite. The file is named by the SHA-256 of its bytes, so a satellite that already
@@ -12,8 +12,10 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
+from homeassistant.core import HomeAssistant
+
 from . import link
-from .satellite_link import Asset, Preload
+from .link.client import Asset, Preload
 from .show import Effect, Show
 
 UNITY_PERMILLE = link.UNITY_GAIN_PERMILLE
@@ -34,6 +36,26 @@ class AudioLibrary:
 
 
 EMPTY_LIBRARY = AudioLibrary({}, {}, Preload(link.CueTable(()), {}))
+
+
+class AudioManager:
+    """The venue's sound library: the cues of the show in use, and what satellites preload."""
+
+    def __init__(self, hass: HomeAssistant) -> None:
+        self.hass = hass
+        self.library = EMPTY_LIBRARY
+
+    async def async_build(self, show: Show) -> AudioLibrary:
+        """Hash a show's sound files off the event loop; `use` the result once all is well."""
+        return await self.hass.async_add_executor_job(build_library, show)
+
+    def use(self, library: AudioLibrary) -> None:
+        """Play from this library from now on."""
+        self.library = library
+
+    def cue_for(self, effect: Effect) -> link.CueEntry | None:
+        """The preloaded cue of an effect, if it has one."""
+        return self.library.cue_for(effect)
 
 
 def _read(path: Path) -> bytes:
