@@ -12,7 +12,7 @@ import logging
 from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import CONF_HOST, CONF_PORT
@@ -32,13 +32,26 @@ from .const import (
 )
 from .link.client import SatelliteAddress, WebSocketHandler
 
-if TYPE_CHECKING:
-    from .remote_hosts import RemoteHostManager
-
 _LOGGER = logging.getLogger(__name__)
 
 STARTED_HISTORY = 200
 ButtonHandler = Callable[["SatelliteDevice", link.ButtonEvent], None]
+
+
+class SatelliteRegistry(Protocol):
+    """Where satellites register while loaded and report connecting and synchronising."""
+
+    def add(self, device: SatelliteDevice) -> None:
+        """A satellite entry loaded."""
+
+    def remove(self, device: SatelliteDevice) -> None:
+        """A satellite entry unloaded."""
+
+    def satellite_connected(self, device: SatelliteDevice) -> None:
+        """The satellite authenticated and said hello."""
+
+    def satellite_synchronised(self, device: SatelliteDevice) -> None:
+        """The satellite reports its venue clock synchronised."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +108,7 @@ def address_from_entry(entry: ConfigEntry) -> SatelliteAddress:
 class SatelliteDevice:
     """One satellite's state and link inside Home Assistant."""
 
-    def __init__(self, hass: HomeAssistant, entry: ConfigEntry, manager: RemoteHostManager) -> None:
+    def __init__(self, hass: HomeAssistant, entry: ConfigEntry, manager: SatelliteRegistry) -> None:
         self.hass = hass
         self.entry = entry
         self.satellite_id: str = entry.data[CONF_SATELLITE_ID]
