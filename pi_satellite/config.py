@@ -11,12 +11,13 @@ import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
 import voluptuous as vol
 import yaml  # type: ignore[import-untyped]
 
 from . import link
+from .link.keypaths import KeyPath, format_key_path, line_of, load_yaml_with_lines
 
 DeviceType = Literal["sounddevice", "null", "wav"]
 Channels = Literal["left", "right", "both"]
@@ -131,23 +132,12 @@ class SatelliteConfig:
     advertise_interfaces: tuple[str, ...] = ()
 
 
-KeyPath = tuple[str | int, ...]
-
-
 class ConfigError(Exception):
     """A configuration file that cannot be used; `problems` holds one line per problem."""
 
     def __init__(self, problems: Iterable[str]) -> None:
         self.problems = tuple(problems)
         super().__init__("\n".join(self.problems))
-
-
-def format_key_path(path: KeyPath) -> str:
-    """`("outputs", 1, "channels")` as a person reads it: `outputs[1].channels`."""
-    text = ""
-    for part in path:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text
 
 
 # --- value checks: strict about types, since YAML turns `yes` into True and `012` into 10 ---
@@ -323,37 +313,28 @@ class _Problems:
 
     def add(self, path: KeyPath, problem: str) -> None:
         where = self._source
-        line = self._line_of(path)
+        line = line_of(self._lines, path)
         if line is not None:
             where += f":{line}"
         key = format_key_path(path) or "(top level)"
         self.found.append(f"{where}: {key}: {problem}")
 
-    def _line_of(self, path: KeyPath) -> int | None:
-        for end in range(len(path), -1, -1):
-            if path[:end] in self._lines:
-                return self._lines[path[:end]]
-        return None
+
+def _read_yaml(text: str) -> tuple[object, dict[KeyPath, int]]:
+    """The data of a YAML document and the line (1-based) of every key and list item.
+
+    A key written twice counts with its last value, as PyYAML's safe_load has it, so a
+    problem with the key itself names the line of that last spelling.
+    """
+    data, key_lines = load_yaml_with_lines(yaml.SafeLoader(text))
+    for repeated in key_lines.repeated:
+        key_lines.lines[repeated.path] = repeated.line
+    return data, key_lines.lines
 
 
-def _key_lines(text: str) -> dict[KeyPath, int]:
-    """The line (1-based) of every key and list item in a YAML document."""
-    lines: dict[KeyPath, int] = {}
-
-    def walk(node: yaml.Node, path: KeyPath) -> None:
-        lines[path] = node.start_mark.line + 1
-        if isinstance(node, yaml.MappingNode):
-            for key_node, value_node in node.value:
-                walk(value_node, (*path, key_node.value))
-                lines[(*path, key_node.value)] = key_node.start_mark.line + 1
-        elif isinstance(node, yaml.SequenceNode):
-            for index, item in enumerate(node.value):
-                walk(item, (*path, index))
-
-    root = yaml.compose(text, Loader=yaml.SafeLoader)
-    if root is not None:
-        walk(root, ())
-    return lines
+def _error_path(error: vol.Invalid) -> KeyPath:
+    """The error's key path, with voluptuous markers (Required, Optional) as their keys."""
+    return tuple(key.schema if isinstance(key, vol.Marker) else key for key in error.path)
 
 
 def load_config(path: Path) -> SatelliteConfig:
@@ -364,8 +345,7 @@ def load_config(path: Path) -> SatelliteConfig:
     except (OSError, UnicodeDecodeError) as err:
         raise ConfigError([f"{source}: cannot read the file: {err}"]) from err
     try:
-        data = yaml.safe_load(text)
-        lines = _key_lines(text)
+        data, lines = _read_yaml(text)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f"{source}:{mark.line + 1}" if mark is not None else source
@@ -395,7 +375,7 @@ def _parse(
     except vol.MultipleInvalid as err:
         for error in err.errors:
             wording = _VOLUPTUOUS_WORDING.get(error.error_message, error.error_message)
-            problems.add(cast(KeyPath, tuple(error.path)), wording)
+            problems.add(_error_path(error), wording)
         raise ConfigError(problems.found) from err
     config = _build(valid, base_dir, problems)
     if problems.found:

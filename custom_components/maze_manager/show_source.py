@@ -14,10 +14,9 @@ from typing import Any
 
 import yaml  # type: ignore[import-untyped]
 
-KeyPath = tuple[str | int, ...]
+from .link.keypaths import KeyPath, format_key_path, line_of, load_yaml_with_lines
 
 _YAML_STR = "tag:yaml.org,2002:str"
-_YAML_MERGE = "tag:yaml.org,2002:merge"
 _YAML_TIMESTAMP = "tag:yaml.org,2002:timestamp"
 
 
@@ -49,18 +48,6 @@ class ShowError(Exception):
         super().__init__("\n".join(str(problem) for problem in self.problems))
 
 
-def format_key_path(path: Sequence[Any]) -> str:
-    """Write a key path as a designer reads it: `effects.Lightning.steps[1].at`."""
-    text = ""
-    for key in path:
-        if isinstance(key, int) and not isinstance(key, bool):
-            text += f"[{key}]"
-            continue
-        name = key if isinstance(key, str) else json.dumps(key, default=str)
-        text += f".{name}" if text else name
-    return text
-
-
 @dataclass(frozen=True, slots=True)
 class Document:
     """A parsed show file: its data and the line of every key path found in it."""
@@ -72,11 +59,7 @@ class Document:
 
     def line_of(self, path: Sequence[Any]) -> int | None:
         """The line of `path`, or of its nearest written ancestor (a missing key's parent)."""
-        for end in range(len(path), -1, -1):
-            line = self.lines.get(tuple(path[:end]))
-            if line is not None:
-                return line
-        return None
+        return line_of(self.lines, path)
 
     def problem(self, path: Sequence[Any], message: str) -> ShowProblem:
         """A problem at `path` in this file."""
@@ -101,20 +84,22 @@ class _ShowLoader(yaml.SafeLoader):  # type: ignore[misc]
 
 def read_yaml(file: str, text: str) -> Document:
     """Parse YAML text; a syntax error raises ShowError with the line it was found on."""
-    loader = _ShowLoader(text)
     try:
-        root = loader.get_single_node()
-        line_map = _YamlLineMap(file, loader)
-        if root is not None:
-            line_map.visit(root, ())
-        data = loader.construct_document(root) if root is not None else None
+        data, key_lines = load_yaml_with_lines(_ShowLoader(text))
     except yaml.MarkedYAMLError as err:
         raise ShowError([_yaml_syntax_problem(file, err)]) from err
     except yaml.YAMLError as err:
         raise ShowError([ShowProblem(file, None, f"not valid YAML: {err}")]) from err
-    finally:
-        loader.dispose()
-    return Document(file, data, line_map.lines, tuple(line_map.duplicates))
+    repeated = tuple(
+        ShowProblem(
+            file,
+            key.line,
+            f"written twice (first on line {key.first_line})",
+            format_key_path(key.path),
+        )
+        for key in key_lines.repeated
+    )
+    return Document(file, data, key_lines.lines, repeated)
 
 
 def _yaml_syntax_problem(file: str, err: Any) -> ShowProblem:
@@ -123,45 +108,6 @@ def _yaml_syntax_problem(file: str, err: Any) -> ShowProblem:
     if err.context:
         detail = f"{detail} ({err.context})"
     return ShowProblem(file, None if mark is None else mark.line + 1, f"YAML syntax: {detail}")
-
-
-class _YamlLineMap:
-    """Records the line of every key path of a composed YAML document, and repeated keys."""
-
-    def __init__(self, file: str, loader: _ShowLoader) -> None:
-        self._file = file
-        self._loader = loader
-        self._visiting: set[int] = set()
-        self.lines: dict[KeyPath, int] = {}
-        self.duplicates: list[ShowProblem] = []
-
-    def visit(self, node: Any, path: KeyPath) -> None:
-        self.lines.setdefault(path, node.start_mark.line + 1)
-        if id(node) in self._visiting:  # an alias of one of its own ancestors
-            return
-        self._visiting.add(id(node))
-        if isinstance(node, yaml.MappingNode):
-            self._visit_mapping(node, path)
-        elif isinstance(node, yaml.SequenceNode):
-            for index, item in enumerate(node.value):
-                self.visit(item, (*path, index))
-        self._visiting.discard(id(node))
-
-    def _visit_mapping(self, node: Any, path: KeyPath) -> None:
-        first_lines: dict[Any, int] = {}
-        for key_node, value_node in node.value:
-            if key_node.tag == _YAML_MERGE or not isinstance(key_node, yaml.ScalarNode):
-                continue
-            key = self._loader.construct_object(key_node)
-            line = key_node.start_mark.line + 1
-            if key in first_lines:
-                message = f"written twice (first on line {first_lines[key]})"
-                where = format_key_path((*path, key))
-                self.duplicates.append(ShowProblem(self._file, line, message, where))
-                continue
-            first_lines[key] = line
-            self.lines[(*path, key)] = line
-            self.visit(value_node, (*path, key))
 
 
 class _JsonObject(dict[str, Any]):

@@ -215,6 +215,39 @@ def test_yaml_syntax_and_missing_files(tmp_path: Path) -> None:
         load_config(tmp_path / "missing.yaml")
 
 
+def _load_problems(tmp_path: Path, text: str) -> tuple[str, ...]:
+    path = tmp_path / "satellite.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    return tuple(problem.removeprefix(f"{path}:") for problem in caught.value.problems)
+
+
+@pytest.mark.parametrize(
+    ("key", "key_path", "shown"),
+    [("1", "fallback.inputs[1]", "1"), ("yes", "fallback.inputs.true", "True")],
+)
+def test_file_errors_name_the_line_of_keys_yaml_reads_as_numbers_or_booleans(
+    tmp_path: Path, key: str, key_path: str, shown: str
+) -> None:
+    text = yaml.safe_dump(VALID, sort_keys=False).replace("Panic: Lightning", f"{key}: Gone")
+    line = next(n for n, row in enumerate(text.splitlines(), 1) if f"{key}: Gone" in row)
+    assert _load_problems(tmp_path, text) == (f"{line}: {key_path}: expected text, got {shown}",)
+
+
+def test_a_key_written_twice_counts_once_with_its_last_line(tmp_path: Path) -> None:
+    text = yaml.safe_dump(VALID, sort_keys=False) + "port: 80\nport: high\n"
+    line = len(text.splitlines())
+    assert _load_problems(tmp_path, text) == (f"{line}: port: expected a whole number, got 'high'",)
+
+
+def test_an_alias_of_its_own_ancestor_is_reported_not_followed(tmp_path: Path) -> None:
+    text = yaml.safe_dump(VALID, sort_keys=False) + "clock: &clock\n  offset_ms: *clock\n"
+    line = len(text.splitlines())
+    (problem,) = _load_problems(tmp_path, text)
+    assert problem.startswith(f"{line}: clock.offset_ms: expected a number, got {{")
+
+
 def test_format_key_path() -> None:
     assert format_key_path(("outputs", 1, "channels")) == "outputs[1].channels"
     assert format_key_path(("fallback", "inputs", "Panic")) == "fallback.inputs.Panic"

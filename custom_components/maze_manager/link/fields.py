@@ -14,6 +14,7 @@ from enum import IntEnum
 from typing import Any, Protocol
 
 from .errors import ProtocolError
+from .keypaths import child_path
 
 
 class Rule(Protocol):
@@ -161,7 +162,9 @@ class Many:
             raise _fail(path, f"expected a list, got {_type_name(value)}")
         if len(value) > self.max_len:
             raise _fail(path, f"{len(value)} items, at most {self.max_len} allowed")
-        return tuple(self.item.check(item, f"{path}[{index}]") for index, item in enumerate(value))
+        return tuple(
+            self.item.check(item, child_path(path, index)) for index, item in enumerate(value)
+        )
 
     def to_wire(self, value: Any) -> Any:
         return [self.item.to_wire(item) for item in value]
@@ -220,7 +223,7 @@ def check_record(record: type[Any], values: list[Any] | tuple[Any, ...], path: s
     paths = _TOP_PATHS[record] if path == record.__name__ else None
     instance = object.__new__(record)
     for index, ((name, kind), value) in enumerate(zip(rules, values, strict=False)):
-        field_path = paths[index] if paths else f"{path}.{name}"
+        field_path = paths[index] if paths else child_path(path, name)
         # Set directly: the values are checked here, so __init__ need not check them again.
         object.__setattr__(instance, name, kind.check(value, field_path))
     return instance
@@ -230,7 +233,7 @@ class _TopPaths(dict[type[Any], tuple[str, ...]]):
     """'Record.field' for each field of a top-level record, built once per record."""
 
     def __missing__(self, record: type[Any]) -> tuple[str, ...]:
-        paths = tuple(f"{record.__name__}.{name}" for name, _ in record_rules(record))
+        paths = tuple(child_path(record.__name__, name) for name, _ in record_rules(record))
         self[record] = paths
         return paths
 
