@@ -239,3 +239,126 @@ async def test_tls_satellite_with_its_fingerprint_pinned(
             await async_probe(http, other, KEY, "Home Assistant")
     finally:
         await secure.close()
+
+
+class FailingListener(Recorder):
+    """A listener whose chosen callbacks raise, as a buggy one would."""
+
+    def __init__(self, *, connect_failures: int = 0, message_failures: bool = False) -> None:
+        super().__init__()
+        self.connect_failures = connect_failures
+        self.message_failures = message_failures
+
+    def link_connected(self, hello: link.Hello) -> None:
+        super().link_connected(hello)
+        if self.connect_failures:
+            self.connect_failures -= 1
+            raise RuntimeError("listener bug on connect")
+
+    def link_message(self, message: link.Message) -> None:
+        super().link_message(message)
+        if self.message_failures:
+            raise RuntimeError("listener bug on a message")
+
+
+async def test_a_listener_that_raises_on_connect_does_not_end_the_link(
+    satellite: Satellite, http: aiohttp.ClientSession, caplog: pytest.LogCaptureFixture
+) -> None:
+    listener = FailingListener(connect_failures=2)
+    handler = WebSocketHandler(
+        http, SatelliteAddress("127.0.0.1", satellite.server.port), KEY, listener
+    )
+    handler.start()
+    try:
+        # Two failed connects are logged, closed and retried; the third one serves.
+        await wait_for(lambda: len(listener.hellos) == 3 and handler.synchronised)
+        assert listener.disconnects == 2
+        logged = [r for r in caplog.records if r.exc_info and "on connect" in str(r.exc_info[1])]
+        assert len(logged) == 2  # each with its traceback
+    finally:
+        await handler.stop()
+
+
+async def test_a_listener_that_raises_on_messages_does_not_end_the_link(
+    satellite: Satellite, http: aiohttp.ClientSession, caplog: pytest.LogCaptureFixture
+) -> None:
+    listener = FailingListener(message_failures=True)
+    handler = WebSocketHandler(
+        http, SatelliteAddress("127.0.0.1", satellite.server.port), KEY, listener
+    )
+    handler.start()
+    try:
+        await wait_for(lambda: handler.synchronised)
+        assert listener.disconnects == 0
+        assert "listener bug on a message" in caplog.text
+    finally:
+        await handler.stop()
+
+
+async def test_time_sync_goes_on_while_an_asset_uploads(
+    satellite: Satellite, http: aiohttp.ClientSession
+) -> None:
+    listener = Recorder()
+    data = tone_wav(0.1)
+    reading = asyncio.Event()
+    release = asyncio.Event()
+
+    async def slow_read() -> bytes:
+        reading.set()
+        await release.wait()  # the upload is stuck until the test lets it go
+        return data
+
+    sound = Asset(hashlib.sha256(data).digest(), "slow.wav", "wav", slow_read)
+    cue = link.CueEntry(4, sound.sha256, "Slow", 1.0, False, "fx", 1)
+    handler = WebSocketHandler(
+        http, SatelliteAddress("127.0.0.1", satellite.server.port), KEY, listener
+    )
+    await handler.set_preload(Preload(link.CueTable((cue,)), {sound.sha256: sound}))
+    handler.start()
+    try:
+        await wait_for(reading.is_set)
+        await wait_for(lambda: handler.synchronised)
+        assert not any(isinstance(m, link.AssetResult) for m in listener.messages)
+        release.set()
+        await wait_for(
+            lambda: any(isinstance(m, link.AssetResult) and m.ok for m in listener.messages)
+        )
+    finally:
+        release.set()
+        await handler.stop()
+
+
+async def test_the_preload_is_sent_once_per_connect(
+    satellite: Satellite, http: aiohttp.ClientSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tables: list[tuple[link.CueEntry, ...]] = []
+    set_cue_table = satellite.set_cue_table
+
+    async def counting(cues: tuple[link.CueEntry, ...]) -> None:
+        tables.append(cues)
+        await set_cue_table(cues)
+
+    monkeypatch.setattr(satellite, "set_cue_table", counting)
+    listener = Recorder()
+    sound = _asset(tone_wav(0.1))
+    preload = Preload(
+        link.CueTable((link.CueEntry(5, sound.sha256, "Knock", 1.0, False, "fx", 1),)),
+        {sound.sha256: sound},
+    )
+    handler = WebSocketHandler(
+        http, SatelliteAddress("127.0.0.1", satellite.server.port), KEY, listener
+    )
+    await handler.set_preload(preload)
+    handler.start()
+    try:
+        await wait_for(lambda: any(isinstance(m, link.AssetResult) for m in listener.messages))
+        # The venue sets the same preload again when told the satellite connected.
+        await handler.set_preload(preload)
+        statuses = sum(isinstance(m, link.Status) for m in listener.messages)
+        await wait_for(
+            lambda: sum(isinstance(m, link.Status) for m in listener.messages) > statuses
+        )
+        assert len(tables) == 1
+        assert len([m for m in listener.messages if isinstance(m, link.AssetResult)]) == 1
+    finally:
+        await handler.stop()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import logging
 from collections.abc import Awaitable, Callable
@@ -207,6 +208,8 @@ class WebSocketHandler:
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._preload: Preload | None = None
+        self._preload_lock = asyncio.Lock()
+        self._held: set[bytes] = set()
         self._seq = 0
         self.hello: Hello | None = None
         self.status: Status | None = None
@@ -248,10 +251,16 @@ class WebSocketHandler:
         self._wake.set()
 
     async def set_preload(self, preload: Preload) -> None:
-        """Set what the satellite should hold, sending it now if connected."""
+        """Set what the satellite should hold; a new preload is sent at once if connected.
+
+        After every connect the link sends its preload by itself, so setting the preload
+        it already has (as the venue does whenever a satellite connects) sends nothing.
+        """
+        if preload is self._preload:
+            return
         self._preload = preload
-        if self.connected and self.hello is not None:
-            await self._send_preload(self.hello)
+        if self.connected:
+            await self._send_preload()
 
     async def send(self, message: Message) -> bool:
         """Send one message; False when the satellite is not connected."""
@@ -265,6 +274,7 @@ class WebSocketHandler:
         return True
 
     async def _run(self) -> None:
+        """Connect, serve, back off, again: nothing but a refused key or stop() ends it."""
         attempt = 0
         while True:
             try:
@@ -274,17 +284,28 @@ class WebSocketHandler:
             except SatelliteAuthFailed as err:
                 self.last_error = str(err)
                 _LOGGER.error("Satellite at %s refused the pairing key", self.address.url)
-                self._listener.link_auth_failed()
+                self._tell("auth_failed", self._listener.link_auth_failed)
                 return
             except SatelliteUnreachable as err:
                 self.last_error = str(err)
                 if attempt == 0:
                     _LOGGER.info("Satellite at %s is unavailable: %s", self.address.url, err)
+            except Exception:
+                _LOGGER.exception("Connecting to the satellite at %s failed", self.address.url)
             else:
                 attempt = 0
                 await self._serve(socket, hello)
             await self._wait_before_retry(attempt)
             attempt += 1
+
+    def _tell(self, what: str, call: Callable[[], None]) -> bool:
+        """Call a listener; its failure is logged, never allowed to end the link."""
+        try:
+            call()
+        except Exception:
+            _LOGGER.exception("A listener of %s failed on %s", self.address.url, what)
+            return False
+        return True
 
     async def _wait_before_retry(self, attempt: int) -> None:
         self._wake.clear()
@@ -294,12 +315,17 @@ class WebSocketHandler:
                 await self._wake.wait()
 
     async def _serve(self, socket: aiohttp.ClientWebSocketResponse, hello: Hello) -> None:
+        """Serve one connection: the preload uploads while time sync and reports go on."""
         self._socket, self.hello, self.status = socket, hello, None
+        self._held = set(hello.cached)
         _LOGGER.info("Satellite %s (%s) is connected", hello.name, hello.satellite_id)
-        self._listener.link_connected(hello)
+        preload: asyncio.Task[None] | None = None
         try:
-            if self._preload is not None:
-                await self._send_preload(hello)
+            if not self._tell("connect", lambda: self._listener.link_connected(hello)):
+                return  # the finally below closes; the run loop backs off and retries
+            preload = asyncio.create_task(
+                self._send_preload(), name=f"maze-link preload {hello.satellite_id}"
+            )
             await self._receive_loop(socket)
         except ProtocolError as err:
             _LOGGER.warning("Closing link to %s: %s", hello.satellite_id, err)
@@ -307,12 +333,18 @@ class WebSocketHandler:
                 await socket.send_bytes(encode(Error(ErrorCode.BAD_MESSAGE, str(err)[:512], 0)))
         except (ConnectionError, aiohttp.ClientError) as err:
             _LOGGER.debug("Link to %s failed: %s", hello.satellite_id, err)
+        except Exception:
+            _LOGGER.exception("Link to %s failed; reconnecting", hello.satellite_id)
         finally:
+            if preload is not None:
+                preload.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await preload
             await socket.close()
             self._socket = None
             self.status = None
             _LOGGER.info("Satellite %s is unavailable", hello.satellite_id)
-            self._listener.link_disconnected()
+            self._tell("disconnect", self._listener.link_disconnected)
 
     async def _receive_loop(self, socket: aiohttp.ClientWebSocketResponse) -> None:
         while True:
@@ -333,26 +365,35 @@ class WebSocketHandler:
                 continue
             if isinstance(message, Status):
                 self.status = message
-            self._listener.link_message(message)
+            self._tell(
+                type(message).__name__, functools.partial(self._listener.link_message, message)
+            )
 
-    async def _send_preload(self, hello: Hello) -> None:
-        preload = self._preload
-        if preload is None:
-            return
-        await self.send(preload.cue_table)
-        held = set(hello.cached)
-        for sha, asset in preload.assets.items():
-            if sha not in held:
-                await self._send_asset(asset)
+    async def _send_preload(self) -> None:
+        """Send the cue table and every asset the satellite does not hold yet."""
+        async with self._preload_lock:
+            preload = self._preload
+            if preload is None:
+                return
+            try:
+                await self.send(preload.cue_table)
+                for sha, asset in preload.assets.items():
+                    if sha not in self._held and await self._send_asset(asset):
+                        self._held.add(sha)
+            except (OSError, ProtocolError) as err:
+                _LOGGER.error("Preloading the satellite at %s failed: %s", self.address.url, err)
+            except Exception:
+                _LOGGER.exception("Preloading the satellite at %s failed", self.address.url)
 
-    async def _send_asset(self, asset: Asset) -> None:
+    async def _send_asset(self, asset: Asset) -> bool:
+        """Upload one asset; False when it could not be read or sent whole."""
         data = await asset.read()
         if hashlib.sha256(data).digest() != asset.sha256:
             _LOGGER.error("Sound file %s changed on disk; reload the show", asset.name)
-            return
+            return False
         await self.send(AssetBegin(asset.sha256, len(data), asset.format, asset.name[:128]))
         for offset in range(0, len(data), MAX_CHUNK_BYTES):
             chunk = data[offset : offset + MAX_CHUNK_BYTES]
             if not await self.send(AssetChunk(asset.sha256, offset, chunk)):
-                return
-        await self.send(AssetEnd(asset.sha256))
+                return False
+        return await self.send(AssetEnd(asset.sha256))
