@@ -93,7 +93,7 @@ async def test_plays_before_synchronisation_are_refused(tmp_path: Path) -> None:
         with pytest.raises(PlayerError) as refused:
             player.play(play(1, 1, monotonic_us() + LEAD_US))
         assert refused.value.code is link.ErrorCode.NOT_SYNCHRONISED
-        start = link.StreamStart(1, "opus", 48000, 2, monotonic_us(), 1, 1000, "fx")
+        start = link.StreamStart(1, "opus", 48000, 2, monotonic_us(), 1, 1000, "fx", 0, 0)
         with pytest.raises(PlayerError) as refused:
             player.stream_start(start)
         assert refused.value.code is link.ErrorCode.NOT_SYNCHRONISED
@@ -239,7 +239,7 @@ async def test_a_stream_plays_by_timestamp_and_counts_late_frames(tmp_path: Path
     async with running(tmp_path, started) as player:
         player.set_venue_mapping(identity, identity)
         start_us = monotonic_us() + LEAD_US
-        player.stream_start(link.StreamStart(4, "opus", 48000, 2, start_us, 0b10, 800, "fx"))
+        player.stream_start(link.StreamStart(4, "opus", 48000, 2, start_us, 0b10, 800, "fx", 0, 0))
         frames = [
             link.AudioFrame(4, seq, start_us + pts * 1_000_000 // 48000, payload)
             for seq, (pts, payload) in enumerate(packets)

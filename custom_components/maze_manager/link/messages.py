@@ -295,7 +295,12 @@ class Volume(Record):
 
 @dataclass(frozen=True, slots=True)
 class StreamStart(Record):
-    """A stream of timestamped frames follows; it plays from start_us."""
+    """A stream of timestamped frames follows; it plays from start_us.
+
+    A stream of a higher priority ducks lower buses, as a cue does (announcements).
+    If the stream runs dry before its StreamEnd (its source failed or the link dropped),
+    the satellite fades it out and plays `fallback_cue` there, unless that is 0.
+    """
 
     stream_id: int = rule(uint(16))
     codec: str = rule(Text(16, 1))
@@ -305,6 +310,8 @@ class StreamStart(Record):
     output_mask: int = rule(_MASK)
     gain_permille: int = rule(uint(16))
     bus: str = rule(Text(16, 1))
+    priority: int = rule(uint(8))
+    fallback_cue: int = rule(uint(16))
 
 
 @dataclass(frozen=True, slots=True)
