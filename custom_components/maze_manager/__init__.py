@@ -14,6 +14,9 @@ from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers.device_registry import DeviceEntry
 from homeassistant.helpers.typing import ConfigType
 
+from . import link
+from .audio_manager import DATA_AUDIO, AudioManager
+from .audio_stream import StreamTarget
 from .bindings import async_handle_button
 from .const import DOMAIN
 from .http_api import async_register_http_api
@@ -33,6 +36,7 @@ SATELLITE_PLATFORMS = [Platform.EVENT, Platform.MEDIA_PLAYER, Platform.SENSOR]
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
     """Register what does not depend on an entry: services, HTTP API, WebSocket commands."""
     hass.data[DATA_HOSTS] = RemoteHostManager()
+    hass.data[DATA_AUDIO] = AudioManager(hass)
     async_register_services(hass)
     async_register_http_api(hass)
     async_register_websocket_commands(hass)
@@ -77,7 +81,11 @@ async def async_unload_entry(hass: HomeAssistant, entry: ConfigEntry) -> bool:
         return True
     if not await hass.config_entries.async_unload_platforms(entry, SATELLITE_PLATFORMS):
         return False
-    await entry.runtime_data.async_stop()
+    device = entry.runtime_data
+    await hass.data[DATA_AUDIO].async_stop_streams(
+        [StreamTarget(device, link.ALL_OUTPUTS)], fade_ms=0
+    )
+    await device.async_stop()
     return True
 
 

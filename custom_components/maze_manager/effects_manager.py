@@ -12,6 +12,7 @@ import itertools
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from homeassistant.config_entries import ConfigEntry
@@ -20,22 +21,19 @@ from homeassistant.core import CALLBACK_TYPE, HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 
 from . import link
-from .audio_manager import AudioManager, play_flags, play_gain_permille
+from .audio_manager import AudioManager, play_flags, play_gain_permille, stream_gain_permille
+from .audio_stream import AudioStream, StreamOptions, StreamTarget
 from .const import CONF_LEAD_MS, DEFAULT_LEAD_MS, DOMAIN
 from .errors import no_show, unknown_item
 from .light_config import LightConfigManager, Target
 from .remote_hosts import RemoteHostManager
-from .satellites import SatelliteDevice
+from .satellites import MIN_LEAD_US, SatelliteDevice
 from .show import Effect, Room, Show, Step, Theme
 from .timeline import StepJob, Timeline
 from .venue_state import LoopKey, VenueState
 
 _LOGGER = logging.getLogger(__name__)
 
-MIN_LEAD_US = 10_000
-"""Even on loopback a trigger needs one output block (5 ms) plus margin to arrive."""
-LEAD_MARGIN_US = 3_000
-BLOCK_US = 5_000
 RESTORE_FADE_MS = 500
 """A stray loop found after a reconnect fades out rather than cutting off."""
 EVENT_EFFECT_RUN = f"{DOMAIN}_effect_run"
@@ -87,6 +85,8 @@ class EffectsManager:
         self.show: Show | None = None
         self._notify = notify
         self._runs = itertools.count(1)
+        self._streams: dict[str, list[AudioStream]] = {}
+        """The streams each effect has playing, so a stop can end them."""
 
     def load(self, show: Show) -> None:
         """Run effects from a newly loaded show."""
@@ -133,7 +133,7 @@ class EffectsManager:
             fixed_ms = self.show.settings.lead_ms
         if fixed_ms > 0:
             return fixed_ms * 1000
-        return max((_needed_lead_us(device) for device in devices), default=MIN_LEAD_US)
+        return max((device.needed_lead_us for device in devices), default=MIN_LEAD_US)
 
     # --- running ----------------------------------------------------------------------
 
@@ -147,14 +147,24 @@ class EffectsManager:
         source: str = "service",
         start_us: int | None = None,
     ) -> RunResult:
-        """Fire an effect in some rooms at one venue time."""
+        """Fire an effect in some rooms at one venue time.
+
+        A preloaded sound starts with one trigger per satellite; a streamed one first
+        fetches and decodes its sound, and its start time is the stream's.
+        """
         by_room = {room.name: self.rooms.targets(room) for room in rooms}
         targets = self.rooms.connected_targets(rooms)
         devices = {target.device.satellite_id: target.device for target in targets}
-        if start_us is None:
-            start_us = link.venue_clock_us() + self.lead_us(devices.values())
+        lead = self.lead_us(devices.values())
+        if effect.audio is not None and effect.audio.is_stream and targets:
+            start_us = await self._stream_audio(
+                effect, targets=targets, lead_us=lead, start_us=start_us, volume=volume, loop=loop
+            )
+        else:
+            if start_us is None:
+                start_us = link.venue_clock_us() + lead
+            await self._play_audio(effect, targets, start_us, volume, loop)
         lead_us = start_us - link.venue_clock_us()
-        await self._play_audio(effect, targets, start_us, volume, loop)
         self._schedule_steps(next(self._runs), effect, rooms, start_us)
         offline = tuple(
             room.name
@@ -197,6 +207,38 @@ class EffectsManager:
             if loops:
                 key = LoopKey(device.satellite_id, cue.cue_id, target.output_mask)
                 self.state.loops[key] = gain
+
+    async def _stream_audio(
+        self,
+        effect: Effect,
+        *,
+        targets: list[Target],
+        lead_us: int,
+        start_us: int | None,
+        volume: float | None,
+        loop: bool | None,
+    ) -> int:
+        """Stream an effect's sound (a URL or media source item); returns its start time."""
+        audio = effect.audio
+        assert audio is not None  # the caller checked that the effect streams a sound
+        stream = await self.audio.async_stream(
+            audio.source,
+            [StreamTarget(target.device, target.output_mask) for target in targets],
+            StreamOptions(
+                gain_permille=stream_gain_permille(volume if volume is not None else audio.volume),
+                bus=audio.bus,
+                priority=effect.priority,
+                fallback_cue=self.audio.fallback_for(effect),
+                title=effect.name,
+                loop=loop if loop is not None else audio.loop,
+            ),
+            folder=self.show.folder if self.show else Path(),
+            lead_us=lead_us,
+            at_us=start_us,
+        )
+        self._streams.setdefault(effect.name, []).append(stream)
+        stream.add_listener(lambda: self._streams[effect.name].remove(stream))
+        return stream.start_us
 
     def _schedule_steps(
         self, run_id: int, effect: Effect, rooms: list[Room], start_us: int
@@ -260,6 +302,7 @@ class EffectsManager:
     ) -> int:
         """Stop an effect, a room, or everything; returns how many satellites were told."""
         self._cancel_steps(rooms, effect, fade_ms)
+        await self._stop_streams(rooms, effect, fade_ms)
         cue = self.audio.cue_for(effect) if effect else None
         if effect is not None and cue is None:
             return 0  # a light-only effect: cancelling its steps was all there was to do
@@ -273,6 +316,28 @@ class EffectsManager:
             )
         self._forget_loops(targets, cue_id)
         return len(targets)
+
+    async def _stop_streams(
+        self, rooms: list[Room] | None, effect: Effect | None, fade_ms: int
+    ) -> None:
+        """End the streamed sound of these rooms, of this effect, or everywhere."""
+        targets = (
+            None
+            if rooms is None
+            else [
+                StreamTarget(t.device, t.output_mask) for t in self.rooms.connected_targets(rooms)
+            ]
+        )
+        if effect is None:
+            await self.audio.async_stop_streams(targets, fade_ms=fade_ms)
+            return
+        for stream in list(self._streams.get(effect.name, ())):
+            if targets is None or any(
+                lane.target.device is target.device and lane.target.output_mask & target.output_mask
+                for lane in stream.lanes
+                for target in targets
+            ):
+                await stream.async_stop(fade_ms)
 
     def _cancel_steps(self, rooms: list[Room] | None, effect: Effect | None, fade_ms: int) -> None:
         """Cancel pending light and action steps, and tell the logbook what stops."""
@@ -313,6 +378,7 @@ class EffectsManager:
         """Silence everything at once, turn the house lights on, refuse effects."""
         self.state.emergency = True
         self.timeline.cancel()
+        await self.audio.async_stop_streams(fade_ms=0)
         for device in self.hosts.devices:
             if device.available:
                 await device.link.send(link.Stop(device.link.next_seq(), 0, 0, link.ALL_OUTPUTS, 0))
@@ -383,15 +449,6 @@ class EffectsManager:
     async def async_close(self) -> None:
         """Cancel everything scheduled; the venue is unloading."""
         self.timeline.cancel()
-
-
-def _needed_lead_us(device: SatelliteDevice) -> int:
-    """The lead one satellite needs: its round trip and output latency, two blocks, margin."""
-    status = device.status
-    rtt = status.rtt_us if status else 0
-    outputs = device.hello.outputs if device.hello else ()
-    latency = max((output.latency_us for output in outputs), default=0)
-    return max(MIN_LEAD_US, rtt + latency + 2 * BLOCK_US + LEAD_MARGIN_US)
 
 
 async def _send_all(device: SatelliteDevice, messages: list[link.Message]) -> None:

@@ -35,6 +35,10 @@ from .link.client import SatelliteAddress, WebSocketHandler
 _LOGGER = logging.getLogger(__name__)
 
 STARTED_HISTORY = 200
+MIN_LEAD_US = 10_000
+"""Even on loopback a trigger needs one output block (5 ms) plus margin to arrive."""
+LEAD_MARGIN_US = 3_000
+BLOCK_US = 5_000
 ButtonHandler = Callable[["SatelliteDevice", link.ButtonEvent], None]
 
 
@@ -144,6 +148,19 @@ class SatelliteDevice:
     def status(self) -> link.Status | None:
         """The satellite's latest status report while connected."""
         return self.link.status
+
+    @property
+    def needed_lead_us(self) -> int:
+        """How far ahead to schedule for this satellite: round trip, output latency, margin.
+
+        Two output blocks are added so the trigger is there before the block that holds
+        the start.
+        """
+        status = self.status
+        rtt = status.rtt_us if status else 0
+        outputs = self.hello.outputs if self.hello else ()
+        latency = max((output.latency_us for output in outputs), default=0)
+        return max(MIN_LEAD_US, rtt + latency + 2 * BLOCK_US + LEAD_MARGIN_US)
 
     @property
     def device_info(self) -> DeviceInfo:

@@ -69,7 +69,8 @@ class AudioCue:
 
     `source` is a path relative to the show folder, or a media-source:// or http(s) URL;
     URLs are streamed when played (`is_stream`), files are preloaded onto satellites
-    from `path`, the resolved local file (None for streams).
+    from `path`, the resolved local file (None for streams). `fallback` is a preloaded
+    file that plays where a stream fails mid-way.
     """
 
     source: str
@@ -78,6 +79,7 @@ class AudioCue:
     bus: str
     is_stream: bool
     path: Path | None
+    fallback: Path | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -413,6 +415,7 @@ def _audio(
         bus=mine.get("bus", DEFAULT_BUS),
         is_stream=local is None,
         path=local,
+        fallback=(folder / mine["fallback"]).resolve() if "fallback" in mine else None,
     )
 
 

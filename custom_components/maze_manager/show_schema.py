@@ -332,6 +332,23 @@ def _audio_file(folder: Path, effect: str, *, required: bool = True) -> Validato
     return validate
 
 
+def _fallback_file(folder: Path, effect: str) -> Validator:
+    """A streamed effect's fallback: a file in `folder`, preloaded like any cue."""
+
+    def validate(value: Any) -> str:
+        source = _audio_source(value)
+        if is_stream(source):
+            raise vol.Invalid(
+                f"effect '{effect}': the fallback must be a sound file in the show folder, "
+                "so satellites hold it before the stream fails"
+            )
+        if not (folder / source).is_file():
+            raise vol.Invalid(f"effect '{effect}': fallback file '{source}' is not in {folder}")
+        return source
+
+    return validate
+
+
 def _effect(catalog: Catalog, folder: Path) -> Callable[[Any], Validator]:
     """An effect of show.yaml, whose sound may come from audio_config.json."""
 
@@ -344,6 +361,7 @@ def _effect(catalog: Catalog, folder: Path) -> Callable[[Any], Validator]:
                 vol.Optional("volume"): number(0.0, 1.0),
                 vol.Optional("loop"): boolean,
                 vol.Optional("bus"): one_of(*BUSES),
+                vol.Optional("fallback"): _fallback_file(folder, name),
             },
             shorthand="file",
         )

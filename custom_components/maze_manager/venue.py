@@ -16,7 +16,7 @@ from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.helpers import issue_registry as ir
 
 from . import link
-from .audio_manager import AudioManager
+from .audio_manager import DATA_AUDIO, EMPTY_LIBRARY
 from .const import (
     CONF_DEFAULT_VOLUME,
     CONF_SHOW_FOLDER,
@@ -45,7 +45,7 @@ class Venue:
         self.hosts = hosts
         self.show: Show | None = None
         self.state = VenueState()
-        self.audio = AudioManager(hass)
+        self.audio = hass.data[DATA_AUDIO]
         self.rooms = LightConfigManager(hass, hosts)
         self.effects = EffectsManager(
             hass,
@@ -140,8 +140,9 @@ class Venue:
         )
 
     async def async_close(self) -> None:
-        """Cancel everything scheduled; the entry is unloading."""
+        """Cancel everything scheduled and forget the show's sounds; the entry is unloading."""
         await self.effects.async_close()
+        self.audio.use(EMPTY_LIBRARY)
 
     # --- satellites (the RemoteHostManager's listener) ---------------------------------
 

@@ -46,6 +46,10 @@ _LOGGER = logging.getLogger(__name__)
 PATH = "/maze-link"
 CONNECT_TIMEOUT_S = 5.0
 HEARTBEAT_S = 1.0
+BULK_HIGH_WATER = 16 * 1024
+"""Bytes of stream frames and asset chunks allowed in a socket's write buffer: a trigger,
+written straight to the socket, waits behind at most this much."""
+BULK_POLL_S = 0.002
 BACKOFF_S = (0.25, 0.5, 1.0, 2.0, 3.0)
 """Seconds between attempts; capped low because a satellite back from a reboot should
 play again within seconds, and one refused TCP connection every 3 s costs nothing."""
@@ -273,6 +277,20 @@ class WebSocketHandler:
             return False
         return True
 
+    async def send_bulk(self, message: Message) -> bool:
+        """Send a stream frame or asset chunk once the socket's buffer has room.
+
+        Triggers, stops and time sync use `send`, which writes at once; bulk data waits
+        here instead of in the socket, so it never delays them by more than
+        BULK_HIGH_WATER bytes. False when the satellite is not connected.
+        """
+        socket = self._socket
+        while socket is not None and not socket.closed and _buffered(socket) > BULK_HIGH_WATER:
+            await asyncio.sleep(BULK_POLL_S)
+            if socket is not self._socket:
+                return False
+        return await self.send(message)
+
     async def _run(self) -> None:
         """Connect, serve, back off, again: nothing but a refused key or stop() ends it."""
         attempt = 0
@@ -394,6 +412,18 @@ class WebSocketHandler:
         await self.send(AssetBegin(asset.sha256, len(data), asset.format, asset.name[:128]))
         for offset in range(0, len(data), MAX_CHUNK_BYTES):
             chunk = data[offset : offset + MAX_CHUNK_BYTES]
-            if not await self.send(AssetChunk(asset.sha256, offset, chunk)):
+            if not await self.send_bulk(AssetChunk(asset.sha256, offset, chunk)):
                 return False
         return await self.send(AssetEnd(asset.sha256))
+
+
+def _buffered(socket: aiohttp.ClientWebSocketResponse) -> int:
+    """Bytes written to the socket that the network has not taken yet (0 when unknown).
+
+    aiohttp keeps the transport on its WebSocket writer (3.11 to 3.14); there is no public
+    accessor, so a missing attribute means "unknown", never an error.
+    """
+    transport = getattr(getattr(socket, "_writer", None), "transport", None)
+    if transport is None:
+        return 0
+    return int(transport.get_write_buffer_size())
