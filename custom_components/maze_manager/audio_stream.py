@@ -27,10 +27,12 @@ from typing import TYPE_CHECKING, Final
 from homeassistant.core import HomeAssistant
 
 from . import link
+from .const import DOMAIN
 from .link.opus import OPUS_PACKET_FRAMES, OPUS_PACKET_US, OPUS_RATE, OpusEncoder
 from .satellites import SatelliteDevice
 
 if TYPE_CHECKING:
+    import av
     import numpy as np
     from numpy.typing import NDArray
 
@@ -56,6 +58,7 @@ STEP_HOLD_S: Final = 1.0
 """A lane keeps a new step at least this long before it moves again."""
 DECODE_CHUNK_FRAMES: Final = OPUS_RATE // 2
 STREAM_BUS: Final = "fx"
+EVENT_STREAM_FAILED: Final = f"{DOMAIN}_stream_failed"
 _stream_ids = itertools.cycle(range(1, 0x10000))
 
 
@@ -64,33 +67,50 @@ class StreamDecodeError(Exception):
 
 
 def decoded_pcm(data: bytes) -> Iterator[Pcm]:
-    """Blocks of 48 kHz stereo float32 PCM, shape (frames, 2); run it off the event loop."""
+    """Blocks of 48 kHz stereo float32 PCM, shape (frames, 2); run it off the event loop.
+
+    When decoding fails part-way, everything decoded before the failure is yielded
+    first, then StreamDecodeError is raised: a broken file plays up to where it breaks.
+    """
     import av  # noqa: PLC0415 - PyAV is large; only streams need it
     import av.error  # noqa: PLC0415
     import numpy as np  # noqa: PLC0415
 
+    pending: list[Pcm] = []
+    size = 0
+    failure: StreamDecodeError | None = None
     try:
         with av.open(io.BytesIO(data), mode="r") as container:
             if not container.streams.audio:
                 raise StreamDecodeError("the file holds no audio stream")
             stream = container.streams.audio[0]
             resampler = av.AudioResampler(format="flt", layout="stereo", rate=OPUS_RATE)
-            pending: list[Pcm] = []
-            size = 0
-            for frame in container.decode(stream):
-                for out in resampler.resample(frame):
-                    block = np.asarray(out.to_ndarray(), dtype=np.float32).reshape(-1, 2)
-                    pending.append(block)
-                    size += len(block)
-                if size >= DECODE_CHUNK_FRAMES:
-                    yield np.concatenate(pending)
-                    pending, size = [], 0
-            for out in resampler.resample(None):
-                pending.append(np.asarray(out.to_ndarray(), dtype=np.float32).reshape(-1, 2))
-            if pending:
-                yield np.concatenate(pending)
+            try:
+                for frame in container.decode(stream):
+                    for out in resampler.resample(frame):
+                        pending.append(
+                            np.asarray(out.to_ndarray(), dtype=np.float32).reshape(-1, 2)
+                        )
+                        size += len(pending[-1])
+                    if size >= DECODE_CHUNK_FRAMES:
+                        yield np.concatenate(pending)
+                        pending, size = [], 0
+            except av.error.FFmpegError as err:
+                failure = StreamDecodeError(f"FFmpeg cannot decode it: {err.strerror}")
+            pending += [_stereo(out) for out in resampler.resample(None)]
     except av.error.FFmpegError as err:
         raise StreamDecodeError(f"FFmpeg cannot decode it: {err.strerror}") from err
+    if pending:
+        yield np.concatenate(pending)
+    if failure is not None:
+        raise failure
+
+
+def _stereo(frame: av.AudioFrame) -> Pcm:
+    """A packed float stereo frame as an array of shape (frames, 2)."""
+    import numpy as np  # noqa: PLC0415
+
+    return np.asarray(frame.to_ndarray(), dtype=np.float32).reshape(-1, 2)
 
 
 def probe_duration_s(data: bytes) -> float | None:
@@ -116,15 +136,25 @@ class PcmSource:
         self._blocks = decoded_pcm(data)
         self._pending: list[Pcm] = []
         self._size = 0
+        self._failure: StreamDecodeError | None = None
         self.ended = False
 
     def read_packets(self, count: int) -> Pcm | None:
-        """Up to `count` whole packets of PCM (the last one padded); None once it has ended."""
+        """Up to `count` whole packets of PCM (the last one padded); None once it has ended.
+
+        A decoding failure is raised only once the sound decoded before it has been read.
+        """
         import numpy as np  # noqa: PLC0415
 
+        if self._failure is not None and not self._size:
+            raise self._failure
         wanted = count * OPUS_PACKET_FRAMES
-        while self._size < wanted and not self.ended:
-            block = next(self._blocks, None)
+        while self._size < wanted and not self.ended and self._failure is None:
+            try:
+                block = next(self._blocks, None)
+            except StreamDecodeError as err:
+                self._failure = err
+                break
             if block is None:
                 if not self._loop:
                     self.ended = True
@@ -355,7 +385,17 @@ class AudioStream:
     async def _fail(self, reason: str) -> None:
         """The source failed mid-way: end cleanly where the sound stops, or play the fallback."""
         self.failure = reason
-        _LOGGER.warning("Stream %s failed mid-way: %s", self.options.title or "sound", reason)
+        title = self.options.title or "A stream"
+        _LOGGER.warning("Stream %s failed mid-way: %s", title, reason)
+        self.hass.bus.async_fire(
+            EVENT_STREAM_FAILED,
+            {
+                "title": title,
+                "reason": reason,
+                "satellites": [lane.target.device.name for lane in self.lanes],
+                "fallback": bool(self.options.fallback_cue),
+            },
+        )
         end_us = self._venue_us(self._position)
         for lane in self.lanes:
             if lane.lost or lane.dropped:

@@ -1,7 +1,8 @@
 """Logbook lines for the venue's events: every effect run and every stop.
 
 An operator reading the logbook after a night sees "Lightning ran in Entrance, Gate",
-"Venue stopped all sound" or "Venue emergency stop: all sound stopped", each linked to
+"Venue stopped all sound", "Venue emergency stop: all sound stopped" or "Thunder stopped
+part-way (…)" for a stream that broke off, each linked to
 whoever or whatever caused it through the event's context.
 """
 
@@ -14,6 +15,7 @@ from homeassistant.components.logbook.const import LOGBOOK_ENTRY_MESSAGE, LOGBOO
 from homeassistant.components.logbook.models import LazyEventPartialState
 from homeassistant.core import HomeAssistant, callback
 
+from .audio_stream import EVENT_STREAM_FAILED
 from .const import DOMAIN
 from .effects_manager import EVENT_EFFECT_RUN, EVENT_STOPPED
 
@@ -30,6 +32,7 @@ def async_describe_events(
     """Describe the venue's effect runs and stops."""
     async_describe_event(DOMAIN, EVENT_EFFECT_RUN, _describe_effect_run)
     async_describe_event(DOMAIN, EVENT_STOPPED, _describe_stopped)
+    async_describe_event(DOMAIN, EVENT_STREAM_FAILED, _describe_stream_failed)
 
 
 @callback
@@ -47,6 +50,16 @@ def _describe_effect_run(event: LazyEventPartialState) -> dict[str, Any]:
 def _describe_stopped(event: LazyEventPartialState) -> dict[str, Any]:
     """What was stopped where: "Venue stopped Lightning in Entrance", and the like."""
     return {LOGBOOK_ENTRY_NAME: VENUE_NAME, LOGBOOK_ENTRY_MESSAGE: _stop_message(event.data)}
+
+
+@callback
+def _describe_stream_failed(event: LazyEventPartialState) -> dict[str, Any]:
+    """A stream that broke off: "Thunder stopped part-way (…); the fallback played"."""
+    data = event.data
+    message = f"stopped part-way ({data.get('reason', 'unknown reason')})"
+    if data.get("fallback"):
+        message += "; its fallback sound played"
+    return {LOGBOOK_ENTRY_NAME: str(data.get("title", "A stream")), LOGBOOK_ENTRY_MESSAGE: message}
 
 
 def _stop_message(data: Mapping[str, Any]) -> str:

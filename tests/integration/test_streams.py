@@ -4,15 +4,19 @@ to real satellites as Opus, in sync; unreachable and undecodable sounds are erro
 from __future__ import annotations
 
 import asyncio
+import io
 from collections.abc import AsyncIterator
 from typing import Any
 
+import av
+import numpy as np
 import pytest
 from aiohttp import web
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
 
 from custom_components.maze_manager.audio_manager import DATA_AUDIO
+from custom_components.maze_manager.audio_stream import EVENT_STREAM_FAILED
 from custom_components.maze_manager.const import DOMAIN
 from tests.integration.venue_fixtures import (
     CELLAR,
@@ -25,6 +29,31 @@ from tests.integration.venue_fixtures import (
 from tests.satellite_harness import tone_wav
 
 SOUND = tone_wav(1.0, 330.0)
+
+
+def flac_broken_halfway(seconds: float = 4.0) -> bytes:
+    """A FLAC tone whose second half is garbage: FFmpeg decodes the first half, then fails."""
+    buffer = io.BytesIO()
+    with av.open(buffer, "w", format="flac") as container:
+        stream = container.add_stream("flac", rate=48000)
+        stream.layout = "stereo"
+        times = np.arange(int(48000 * seconds)) / 48000
+        tone = (0.3 * np.sin(2 * np.pi * 440 * times)).astype(np.float32)
+        for start in range(0, len(tone), 960):
+            block = np.ascontiguousarray(np.stack([tone[start : start + 960]] * 2))
+            frame = av.AudioFrame.from_ndarray(block, format="fltp", layout="stereo")
+            frame.sample_rate, frame.pts = 48000, start
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    data = bytearray(buffer.getvalue())
+    middle = len(data) // 2
+    data[middle : middle + 4000] = bytes(range(256)) * 15 + bytes(160)
+    return bytes(data)
+
+
+BROKEN = flac_broken_halfway()
 
 __all__ = ["maze"]
 
@@ -39,9 +68,13 @@ async def sound_server(socket_enabled: None) -> AsyncIterator[str]:
     async def garbage(request: web.Request) -> web.Response:
         return web.Response(body=b"this is not audio" * 100, content_type="audio/wav")
 
+    async def broken(request: web.Request) -> web.Response:
+        return web.Response(body=BROKEN, content_type="audio/flac")
+
     app = web.Application()
     app.router.add_get("/thunder.wav", sound)
     app.router.add_get("/garbage.wav", garbage)
+    app.router.add_get("/broken.flac", broken)
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -69,6 +102,8 @@ effects:
     audio: "{base}/garbage.wav"
   Nowhere:
     audio: "http://127.0.0.1:9/missing.wav"
+  Broken:
+    audio: {{file: "{base}/broken.flac", fallback: lightning.wav}}
 """
 
 
@@ -143,3 +178,29 @@ async def test_stop_ends_a_stream_and_frees_the_speakers(
     await wait_for(
         lambda: maze[CELLAR].records("stream_stop") or maze[CELLAR].records("stream_end")
     )
+
+
+async def test_a_stream_that_breaks_off_plays_its_fallback_where_it_stops(
+    hass: HomeAssistant, maze: Maze, sound_server: str
+) -> None:
+    await async_start_maze(maze, GATE, CELLAR, show=stream_show(sound_server))
+    failures: list[dict[str, Any]] = []
+    hass.bus.async_listen(EVENT_STREAM_FAILED, lambda event: failures.append(event.data))
+    fallback = maze.venue.audio.fallback_for(maze.venue.effects.effect("Broken"))
+    assert fallback
+
+    response = await run(hass, {"effect_name": "Broken", "room": "Crypt"})
+
+    await wait_for(maze[CELLAR].cue_starts, timeout=10)
+    (stream,) = [s for s in stream_starts(maze, CELLAR) if s["output"] == 0]
+    start = next(c for c in maze[CELLAR].cue_starts() if c["output"] == 0)
+    assert stream["scheduled_us"] == response["start_us"]
+    assert start["cue_id"] == fallback
+    # The first half (about 2 s of the 4 s tone) played; the fallback starts where it ended.
+    played_s = (start["scheduled_us"] - response["start_us"]) / 1e6
+    print(f"\nthe stream broke off after {played_s:.2f} s; the fallback started there")
+    assert 1.0 < played_s < 3.0
+    assert failures
+    assert failures[0]["title"] == "Broken"
+    assert failures[0]["fallback"] is True
+    assert "decode" in failures[0]["reason"]
