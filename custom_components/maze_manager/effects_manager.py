@@ -207,6 +207,8 @@ class EffectsManager:
             if loops:
                 key = LoopKey(device.satellite_id, cue.cue_id, target.output_mask)
                 self.state.loops[key] = gain
+        if loops and targets:
+            self._notify()
 
     async def _stream_audio(
         self,
@@ -372,6 +374,7 @@ class EffectsManager:
                     continue
                 if key.output_mask & target.output_mask:
                     del self.state.loops[key]
+                    self._notify()
                     break
 
     async def async_emergency_stop(self) -> None:

@@ -29,7 +29,7 @@ from .light_config import LightConfigManager
 from .remote_hosts import RemoteHostManager
 from .satellites import SatelliteDevice
 from .show import Show, ShowError, load_show
-from .venue_state import VenueState
+from .venue_state import LoopKey, StoredLoop, VenueState, VenueStore
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -57,6 +57,9 @@ class Venue:
             notify=self.notify,
         )
         self._listeners: list[CALLBACK_TYPE] = []
+        self._store = VenueStore(hass)
+        self._stored_loops: list[StoredLoop] = []
+        """Loops stored before a restart, adopted once a show names their effects."""
 
     @property
     def show_folder(self) -> Path:
@@ -77,14 +80,18 @@ class Venue:
 
     @callback
     def notify(self) -> None:
-        """Tell the venue entities that something changed."""
+        """Tell the venue entities that something changed, and keep it for a restart."""
         for update in list(self._listeners):
             update()
+        names = {cue_id: name for name, cue_id in self.audio.library.cue_ids.items()}
+        self._store.schedule_save(self.state, names, self._stored_loops)
 
     # --- lifecycle --------------------------------------------------------------------
 
     async def async_start(self) -> None:
-        """Load the show and follow the satellites from now on."""
+        """Restore the stored state, load the show and follow the satellites from now on."""
+        stored, self._stored_loops = await self._store.async_load()
+        self.state.emergency, self.state.theme = stored.emergency, stored.theme
         self.entry.async_on_unload(self.hosts.async_add_listener(self))
         await self.async_reload()
 
@@ -110,6 +117,7 @@ class Venue:
         self.audio.use(library)
         self.rooms.load(show)
         self.effects.load(show)
+        self._adopt_stored_loops()
         for device in self.hosts.devices:
             if device.available:
                 self.satellite_connected(device)
@@ -122,6 +130,18 @@ class Venue:
             len(show.themes),
         )
         return True
+
+    def _adopt_stored_loops(self) -> None:
+        """Loops that played before a restart should play still: they are the venue's again."""
+        cue_ids = self.audio.library.cue_ids
+        for loop in self._stored_loops:
+            cue_id = cue_ids.get(loop.effect)
+            if cue_id is None:
+                _LOGGER.info("Stored loop %s is not in the show any more", loop.effect)
+                continue
+            key = LoopKey(loop.satellite_id, cue_id, loop.output_mask)
+            self.state.loops[key] = loop.gain_permille
+        self._stored_loops = []
 
     def _raise_show_issue(self, file: str, line: int | None, problems: str) -> None:
         ir.async_create_issue(
@@ -147,7 +167,16 @@ class Venue:
     # --- satellites (the RemoteHostManager's listener) ---------------------------------
 
     def satellite_connected(self, device: SatelliteDevice) -> None:
-        """Preload the satellite with the show's cues and its master volume."""
+        """Preload the satellite with the show's cues and its master volume.
+
+        During an emergency stop the satellite is silenced first, at once and without a
+        fade: it may have missed the stop while it was cut off.
+        """
+        if self.state.emergency:
+            silence = link.Stop(device.link.next_seq(), 0, 0, link.ALL_OUTPUTS, 0)
+            self.entry.async_create_background_task(
+                self.hass, device.link.send(silence), f"maze emergency {device.satellite_id}"
+            )
         self.entry.async_create_background_task(
             self.hass,
             device.link.set_preload(self.audio.library.preload),
