@@ -8,6 +8,7 @@ scheduled on the same time base, earlier by each light's latency.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import logging
 from collections.abc import Iterable
@@ -29,6 +30,7 @@ from .light_config import LightConfigManager, Target
 from .remote_hosts import RemoteHostManager
 from .satellites import MIN_LEAD_US, SatelliteDevice
 from .show import Effect, Room, Show, Step, Theme
+from .start_report import PendingStart, async_outcomes, merge_sound, room_sound
 from .timeline import StepJob, Timeline
 from .venue_state import LoopKey, VenueState
 
@@ -49,6 +51,8 @@ class RunResult:
     rooms: tuple[str, ...]
     satellites: tuple[str, ...]
     offline_rooms: tuple[str, ...]
+    sound: dict[str, dict[str, Any]]
+    """Per room, whether its satellites confirmed the start (see start_report.py)."""
 
     def as_dict(self) -> dict[str, Any]:
         """The service response."""
@@ -58,7 +62,38 @@ class RunResult:
             "rooms": list(self.rooms),
             "satellites": list(self.satellites),
             "offline_rooms": list(self.offline_rooms),
+            "sound": self.sound,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class Fired:
+    """An effect sent to its rooms, its satellites' answers still to come."""
+
+    effect: Effect
+    rooms: tuple[str, ...]
+    with_speakers: frozenset[str]
+    by_room: dict[str, list[Target]]
+    start_us: int
+    satellites: tuple[str, ...]
+    pending: list[PendingStart]
+    has_sound: bool
+
+    @property
+    def offline_rooms(self) -> tuple[str, ...]:
+        """Rooms with speakers none of which is connected."""
+        return tuple(
+            room
+            for room in self.rooms
+            if room in self.with_speakers
+            and not any(t.device.available for t in self.by_room[room])
+        )
+
+    async def async_sound(self, *, wait: bool = True) -> dict[str, dict[str, Any]]:
+        """Wait for the answers (unless told not to) and report per room."""
+        outcomes = await async_outcomes(self.pending, self.start_us, wait=wait)
+        rooms = [room for room in self.rooms if self.has_sound and room in self.with_speakers]
+        return room_sound(self.rooms, rooms, self.by_room, outcomes)
 
 
 class EffectsManager:
@@ -147,7 +182,32 @@ class EffectsManager:
         source: str = "service",
         start_us: int | None = None,
     ) -> RunResult:
-        """Fire an effect in some rooms at one venue time.
+        """Fire an effect in some rooms at one venue time, and say per room what started."""
+        fired = await self._fire(
+            effect, rooms, volume=volume, loop=loop, source=source, start_us=start_us
+        )
+        lead_us = fired.start_us - link.venue_clock_us()
+        sound = await fired.async_sound()
+        return RunResult(
+            fired.start_us,
+            lead_us / 1000,
+            fired.rooms,
+            fired.satellites,
+            fired.offline_rooms,
+            sound,
+        )
+
+    async def _fire(
+        self,
+        effect: Effect,
+        rooms: list[Room],
+        *,
+        volume: float | None,
+        loop: bool | None,
+        source: str,
+        start_us: int | None,
+    ) -> Fired:
+        """Send an effect: triggers or a stream, and its steps on the timeline.
 
         A preloaded sound starts with one trigger per satellite; a streamed one first
         fetches and decodes its sound, and its start time is the stream's.
@@ -156,21 +216,16 @@ class EffectsManager:
         targets = self.rooms.connected_targets(rooms)
         devices = {target.device.satellite_id: target.device for target in targets}
         lead = self.lead_us(devices.values())
-        if effect.audio is not None and effect.audio.is_stream and targets:
-            start_us = await self._stream_audio(
+        streamed = effect.audio is not None and effect.audio.is_stream
+        if streamed and targets:
+            start_us, pending = await self._stream_audio(
                 effect, targets=targets, lead_us=lead, start_us=start_us, volume=volume, loop=loop
             )
         else:
             if start_us is None:
                 start_us = link.venue_clock_us() + lead
-            await self._play_audio(effect, targets, start_us, volume, loop)
-        lead_us = start_us - link.venue_clock_us()
+            pending = await self._play_audio(effect, targets, start_us, volume, loop)
         self._schedule_steps(next(self._runs), effect, rooms, start_us)
-        offline = tuple(
-            room.name
-            for room in rooms
-            if room.speakers and not any(t.device.available for t in by_room[room.name])
-        )
         self.hass.bus.async_fire(
             EVENT_EFFECT_RUN,
             {
@@ -180,8 +235,15 @@ class EffectsManager:
                 "start_us": start_us,
             },
         )
-        return RunResult(
-            start_us, lead_us / 1000, tuple(room.name for room in rooms), tuple(devices), offline
+        return Fired(
+            effect,
+            tuple(room.name for room in rooms),
+            frozenset(room.name for room in rooms if room.speakers),
+            by_room,
+            start_us,
+            tuple(devices),
+            pending,
+            has_sound=streamed or self.audio.cue_for(effect) is not None,
         )
 
     async def _play_audio(
@@ -191,24 +253,28 @@ class EffectsManager:
         start_us: int,
         volume: float | None,
         loop: bool | None,
-    ) -> None:
+    ) -> list[PendingStart]:
+        """One trigger per satellite; each answer is awaited by the caller."""
         cue = self.audio.cue_for(effect)
         if cue is None:
-            return
+            return []
         gain = play_gain_permille(cue, volume)
         flags = play_flags(loop)
         loops = loop if loop is not None else cue.loop
+        pending: list[PendingStart] = []
         for target in targets:
             device = target.device
-            trigger = link.Play(
-                cue.cue_id, device.link.next_seq(), start_us, target.output_mask, gain, flags
-            )
+            seq = device.link.next_seq()
+            kind = link.StartKind.CUE
+            pending.append(PendingStart(target, kind, seq, device.expect_start(kind, seq)))
+            trigger = link.Play(cue.cue_id, seq, start_us, target.output_mask, gain, flags)
             await device.link.send(trigger)
             if loops:
                 key = LoopKey(device.satellite_id, cue.cue_id, target.output_mask)
                 self.state.loops[key] = gain
         if loops and targets:
             self._notify()
+        return pending
 
     async def _stream_audio(
         self,
@@ -219,8 +285,8 @@ class EffectsManager:
         start_us: int | None,
         volume: float | None,
         loop: bool | None,
-    ) -> int:
-        """Stream an effect's sound (a URL or media source item); returns its start time."""
+    ) -> tuple[int, list[PendingStart]]:
+        """Stream an effect's sound (a URL or media source item): its start and its lanes."""
         audio = effect.audio
         assert audio is not None  # the caller checked that the effect streams a sound
         stream = await self.audio.async_stream(
@@ -240,7 +306,17 @@ class EffectsManager:
         )
         self._streams.setdefault(effect.name, []).append(stream)
         stream.add_listener(lambda: self._streams[effect.name].remove(stream))
-        return stream.start_us
+        kind = link.StartKind.STREAM
+        pending = [
+            PendingStart(
+                Target(lane.target.device, lane.target.output_mask),
+                kind,
+                lane.stream_id,
+                lane.target.device.expect_start(kind, lane.stream_id),
+            )
+            for lane in stream.lanes
+        ]
+        return stream.start_us, pending
 
     def _schedule_steps(
         self, run_id: int, effect: Effect, rooms: list[Room], start_us: int
@@ -278,23 +354,31 @@ class EffectsManager:
         all_rooms = {room.name: room for _, rooms, _ in plan for room in rooms}
         targets = self.rooms.connected_targets(all_rooms.values())
         start_us = link.venue_clock_us() + self.lead_us(target.device for target in targets)
-        satellites: set[str] = set()
-        offline: set[str] = set()
-        for effect, rooms, at_ms in plan:
-            result = await self.async_run_effect(
-                effect, rooms, source=source, start_us=start_us + at_ms * 1000
+        fired = [
+            await self._fire(
+                effect,
+                rooms,
+                volume=None,
+                loop=None,
+                source=source,
+                start_us=start_us + at_ms * 1000,
             )
-            satellites.update(result.satellites)
-            offline.update(result.offline_rooms)
+            for effect, rooms, at_ms in plan
+        ]
         self.state.theme = theme.name
         self._notify()
         _LOGGER.debug("Theme %s started with %d cues", theme.name, len(plan))
+        # The theme's first cues are confirmed; later ones are reported as scheduled.
+        sounds = await asyncio.gather(
+            *(run.async_sound(wait=run.start_us == start_us) for run in fired)
+        )
         return RunResult(
             start_us,
             (start_us - link.venue_clock_us()) / 1000,
             tuple(all_rooms),
-            tuple(sorted(satellites)),
-            tuple(sorted(offline)),
+            tuple(sorted({sid for run in fired for sid in run.satellites})),
+            tuple(sorted({room for run in fired for room in run.offline_rooms})),
+            merge_sound(sounds),
         )
 
     # --- stopping ---------------------------------------------------------------------

@@ -8,6 +8,7 @@ when the satellite refuses the pairing key.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import deque
 from collections.abc import Callable
@@ -40,6 +41,7 @@ MIN_LEAD_US = 10_000
 LEAD_MARGIN_US = 3_000
 BLOCK_US = 5_000
 ButtonHandler = Callable[["SatelliteDevice", link.ButtonEvent], None]
+StartAnswer = link.Started | link.Error | None
 
 
 class SatelliteRegistry(Protocol):
@@ -128,6 +130,7 @@ class SatelliteDevice:
         self._listeners: list[CALLBACK_TYPE] = []
         self._button_handlers: list[ButtonHandler] = []
         self._synchronised = False
+        self._awaiting: dict[tuple[link.StartKind, int], asyncio.Future[StartAnswer]] = {}
 
     @property
     def name(self) -> str:
@@ -238,9 +241,32 @@ class SatelliteDevice:
         self.notify()
 
     def link_disconnected(self) -> None:
-        """Mark the satellite's entities unavailable."""
+        """Mark the satellite's entities unavailable; starts still awaited will not come."""
         self._synchronised = False
+        for waiter in self._awaiting.values():
+            if not waiter.done():
+                waiter.set_result(None)
+        self._awaiting.clear()
         self.notify()
+
+    def expect_start(self, kind: link.StartKind, key: int) -> asyncio.Future[StartAnswer]:
+        """A future for the satellite's answer to a play (key: its seq) or stream (its id).
+
+        It resolves to the Started report, the Error that refused it, or None when the
+        link dropped first. Whoever awaits it decides how long to wait.
+        """
+        waiter: asyncio.Future[StartAnswer] = self.hass.loop.create_future()
+        self._awaiting[(kind, key)] = waiter
+        return waiter
+
+    def forget_start(self, kind: link.StartKind, key: int) -> None:
+        """Stop waiting for an answer (the caller gave up on it)."""
+        self._awaiting.pop((kind, key), None)
+
+    def _answer(self, key: tuple[link.StartKind, int], answer: link.Started | link.Error) -> None:
+        waiter = self._awaiting.pop(key, None)
+        if waiter is not None and not waiter.done():
+            waiter.set_result(answer)
 
     def link_auth_failed(self) -> None:
         """The key no longer matches: ask the user for the new one."""
@@ -257,6 +283,7 @@ class SatelliteDevice:
                 if newly_synchronised:
                     self._manager.satellite_synchronised(self)
             case link.Started():
+                self._answer((message.kind, _start_key(message)), message)
                 self.started.append(
                     StartReport(
                         message.kind.name.lower(),
@@ -277,6 +304,13 @@ class SatelliteDevice:
                     message.reason,
                 )
             case link.Error():
+                if message.ref_seq:
+                    self._answer((link.StartKind.CUE, message.ref_seq), message)
                 _LOGGER.warning(
                     "Satellite %s reports %s: %s", self.name, message.code.name, message.message
                 )
+
+
+def _start_key(started: link.Started) -> int:
+    """What a Started report answers: a play by its seq, a stream by its id."""
+    return started.seq if started.kind is link.StartKind.CUE else started.ref_id

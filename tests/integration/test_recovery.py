@@ -104,3 +104,42 @@ async def test_a_satellite_that_missed_the_emergency_stop_is_silenced_on_return(
     print(f"\nsilenced {after_ms:.0f} ms after Home Assistant reconnected")
     assert all(line["reason"] == "stopped" for line in stops)
     assert after_ms < 500
+
+
+async def test_every_start_is_confirmed_per_room(hass: HomeAssistant, maze: Maze) -> None:
+    await async_start_maze(maze, GATE)  # the Crypt's Cellar Pi is not there
+    response = await hass.services.async_call(
+        DOMAIN,
+        "run_effect",
+        {"effect_name": "Lightning", "rooms": ["Entrance", "Crypt"]},
+        blocking=True,
+        return_response=True,
+    )
+    assert isinstance(response, dict)
+    sound = response["sound"]
+    assert sound["Entrance"]["status"] == "started"
+    # The satellite's own account of when the first sample was heard, against the schedule.
+    assert sound["Entrance"]["start_error_us"] <= maze.vouched_error_us() + 1000
+    assert sound["Crypt"] == {
+        "status": "offline",
+        "reason": "no satellite of this room is connected",
+    }
+    # The answer waited for the satellite, which confirms when it renders the block that
+    # holds the first sample: at most a couple of 5 ms blocks before it is heard.
+    assert venue_clock_us() >= response["start_us"] - 10_000
+
+
+async def test_a_refused_start_is_reported_with_its_reason(hass: HomeAssistant, maze: Maze) -> None:
+    await async_start_maze(maze, GATE)
+    lightning = maze.cue_id("Lightning")
+    maze[GATE].satellite.player.load_cues([], {})  # the satellite has lost its cues
+    response = await hass.services.async_call(
+        DOMAIN,
+        "run_effect",
+        {"effect_name": "Lightning", "room": "Entrance"},
+        blocking=True,
+        return_response=True,
+    )
+    assert isinstance(response, dict)
+    assert response["sound"]["Entrance"]["status"] == "not_played"
+    assert f"cue {lightning} is not in the cue table" in response["sound"]["Entrance"]["reason"]

@@ -50,6 +50,10 @@ BULK_HIGH_WATER = 16 * 1024
 """Bytes of stream frames and asset chunks allowed in a socket's write buffer: a trigger,
 written straight to the socket, waits behind at most this much."""
 BULK_POLL_S = 0.002
+CLOSE_TIMEOUT_S = 0.5
+"""A dead link never answers a close: waiting long for it would only delay the reconnect."""
+PROBE_S = 0.2
+"""How long a suspect link has to answer a ping before it is declared down."""
 BACKOFF_S = (0.25, 0.5, 1.0, 2.0, 3.0)
 """Seconds between attempts; capped low because a satellite back from a reboot should
 play again within seconds, and one refused TCP connection every 3 s costs nothing."""
@@ -144,9 +148,14 @@ async def async_handshake(
 
 
 async def _receive(socket: aiohttp.ClientWebSocketResponse) -> Message:
-    """The next known message; unknown types are skipped."""
+    """The next known message; unknown types are skipped, pings answered."""
     while True:
         frame = await socket.receive()
+        if frame.type == aiohttp.WSMsgType.PING:
+            await socket.pong(frame.data)
+            continue
+        if frame.type == aiohttp.WSMsgType.PONG:
+            continue
         if frame.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED):
             raise SatelliteUnreachable(f"connection closed ({frame.extra or frame.data})")
         if frame.type == aiohttp.WSMsgType.ERROR:
@@ -169,8 +178,9 @@ async def async_open(
                 address.url,
                 ssl=address.ssl(),
                 heartbeat=HEARTBEAT_S,
+                timeout=aiohttp.ClientWSTimeout(ws_close=CLOSE_TIMEOUT_S),
                 max_msg_size=MAX_FRAME_BYTES,
-                autoping=True,
+                autoping=False,  # pongs are seen by the receive loop: they prove the link
             )
             try:
                 hello = await async_handshake(socket, key, client_name)
@@ -215,6 +225,9 @@ class WebSocketHandler:
         self._preload_lock = asyncio.Lock()
         self._held: set[bytes] = set()
         self._seq = 0
+        self._heard_at = 0.0
+        """When the satellite last sent anything (loop time): a probe waits for it to move."""
+        self._probe: asyncio.Task[None] | None = None
         self.hello: Hello | None = None
         self.status: Status | None = None
         self.last_error: str | None = None
@@ -249,6 +262,28 @@ class WebSocketHandler:
         if self._socket is not None:
             await self._socket.close()
             self._socket = None
+
+    def check_now(self) -> None:
+        """Something went unanswered: probe the link now rather than at the next heartbeat.
+
+        The satellite must answer a ping within PROBE_S, else the connection is closed
+        and the link reconnects; its entities and rooms show it offline meanwhile.
+        """
+        socket = self._socket
+        if socket is None or socket.closed or (self._probe and not self._probe.done()):
+            return
+        self._probe = asyncio.create_task(self._probe_link(socket), name="maze-link probe")
+
+    async def _probe_link(self, socket: aiohttp.ClientWebSocketResponse) -> None:
+        loop = asyncio.get_running_loop()
+        asked = loop.time()
+        with contextlib.suppress(ConnectionError, aiohttp.ClientError):
+            await socket.ping()
+        await asyncio.sleep(PROBE_S)
+        if self._heard_at < asked and socket is self._socket and not socket.closed:
+            _LOGGER.warning("Satellite at %s stopped answering; reconnecting", self.address.url)
+            self.last_error = f"no answer within {PROBE_S * 1000:.0f} ms"
+            await socket.close()
 
     def retry_now(self) -> None:
         """Zeroconf saw the satellite: skip the backoff (a new address reloads the entry)."""
@@ -354,10 +389,11 @@ class WebSocketHandler:
         except Exception:
             _LOGGER.exception("Link to %s failed; reconnecting", hello.satellite_id)
         finally:
-            if preload is not None:
-                preload.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await preload
+            for task in (preload, self._probe):
+                if task is not None and task is not asyncio.current_task():
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
             await socket.close()
             self._socket = None
             self.status = None
@@ -365,9 +401,16 @@ class WebSocketHandler:
             self._tell("disconnect", self._listener.link_disconnected)
 
     async def _receive_loop(self, socket: aiohttp.ClientWebSocketResponse) -> None:
+        loop = asyncio.get_running_loop()
         while True:
             frame = await socket.receive()
             received_us = venue_clock_us()
+            self._heard_at = loop.time()
+            if frame.type == aiohttp.WSMsgType.PING:
+                await socket.pong(frame.data)
+                continue
+            if frame.type == aiohttp.WSMsgType.PONG:
+                continue
             if frame.type != aiohttp.WSMsgType.BINARY:
                 if frame.type in (aiohttp.WSMsgType.TEXT,):
                     raise ProtocolError("expected a binary frame, got TEXT")
