@@ -18,15 +18,13 @@ import tempfile
 import time
 from pathlib import Path
 
+import _repo  # noqa: F401  (the repository root on sys.path, for tests.*)
 import aiohttp
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from pi_satellite import link  # noqa: E402
-from tests.satellite.controller import Controller, venue_now_us  # noqa: E402
-from tests.satellite_harness import KEY, satellite_settings, tone_wav  # noqa: E402
+from pi_satellite import link
+from tests.satellite.controller import Controller, venue_now_us
+from tests.satellite_harness import KEY, satellite_settings, tone_wav
 
 MEASURE_S = 10.0
 CUES = 8

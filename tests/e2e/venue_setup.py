@@ -17,7 +17,7 @@ import aiohttp
 
 from tests.satellite_harness import KEY_HEX, records, satellite_settings, tone_wav
 
-from .conftest import (
+from .harness import (
     HassClient,
     HassInstance,
     Processes,
