@@ -32,14 +32,13 @@ from tests.e2e.harness import (
     HassClient,
     Processes,
     SatelliteProcess,
-    free_port,
     onboard,
     start_hass,
     wait_for,
     wait_until_up,
 )
 from tests.e2e.venue_setup import LIGHTNING_WAV, SHOW_FOLDER, add_satellite, add_venue
-from tests.satellite_harness import satellite_settings
+from tests.satellite_harness import free_port, satellite_settings
 
 SATELLITES = 50
 PORT_BASE = 21000

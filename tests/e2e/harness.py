@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 import subprocess
 import sys
 import time
@@ -38,14 +37,6 @@ POLL_S = 0.05
 KILL_WAIT_S = 10.0
 LOG_TAIL_LINES = 60
 OWNER_PASSWORD = "haunted-maze-e2e"
-
-
-def free_port() -> int:
-    """A TCP port nothing listens on right now (bind to port 0, read it, close)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
