@@ -21,28 +21,24 @@ from __future__ import annotations
 
 import asyncio
 import os
-import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import _repo  # noqa: F401  (the repository root on sys.path, for tests.*)
 import aiohttp
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from tests.e2e.conftest import (  # noqa: E402
+from tests.e2e.harness import (
     HassClient,
     Processes,
     SatelliteProcess,
-    free_port,
     onboard,
     start_hass,
     wait_for,
     wait_until_up,
 )
-from tests.e2e.venue_setup import LIGHTNING_WAV, SHOW_FOLDER, add_satellite, add_venue  # noqa: E402
-from tests.satellite_harness import satellite_settings  # noqa: E402
+from tests.e2e.venue_setup import LIGHTNING_WAV, SHOW_FOLDER, add_satellite, add_venue
+from tests.satellite_harness import free_port, satellite_settings
 
 SATELLITES = 50
 PORT_BASE = 21000

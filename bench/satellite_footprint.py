@@ -11,33 +11,23 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+import _repo  # noqa: F401  (the repository root on sys.path, for tests.*)
 import aiohttp
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from pi_satellite import link  # noqa: E402
-from tests.satellite.controller import Controller, venue_now_us  # noqa: E402
-from tests.satellite_harness import KEY, satellite_settings, tone_wav  # noqa: E402
+from pi_satellite import link
+from tests.satellite.controller import Controller, venue_now_us
+from tests.satellite_harness import KEY, free_port, satellite_settings, tone_wav
 
 MEASURE_S = 10.0
 CUES = 8
 TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def _rss_mb(pid: int) -> float:
@@ -73,7 +63,7 @@ async def _wait_port(port: int, timeout: float = 20.0) -> None:
 
 
 async def _measure(folder: Path) -> list[tuple[str, float, float]]:
-    port = _free_port()
+    port = free_port()
     config = folder / "satellite.yaml"
     settings = satellite_settings(folder, "Footprint", port=port)
     settings["devices"][0].pop("path")  # no record file: a venue's satellite keeps none

@@ -18,26 +18,23 @@ from __future__ import annotations
 
 import asyncio
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+import _repo  # noqa: F401  (the repository root on sys.path, for tests.*)
 import aiohttp
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from tests.e2e.conftest import HassClient, Processes, wait_for  # noqa: E402
-from tests.e2e.venue_setup import (  # noqa: E402
+from tests.e2e.harness import HassClient, Processes, wait_for
+from tests.e2e.venue_setup import (
     SHOW_FOLDER,
     Venue,
     first_samples,
     set_up_venue,
     wait_until_synchronised,
 )
-from tests.seed_examples import SEED_RUN_EFFECT, SEED_RUN_EFFECT_ALL_ROOMS  # noqa: E402
+from tests.seed_examples import SEED_RUN_EFFECT, SEED_RUN_EFFECT_ALL_ROOMS
 
 RUNS = 60
 GAP_S = 0.15

@@ -1,4 +1,5 @@
-"""Real satellites for tests: a config on a null output, a sound file, the record reader.
+"""Real satellites for tests: a config on a null output, a free loopback port, a sound
+file, the record reader.
 
 Used by the integration tests (satellites inside Home Assistant's test loop) and the
 end-to-end tests (satellites as `pi-satellite` processes).
@@ -9,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import socket
 import wave
 from pathlib import Path
 from typing import Any
@@ -29,6 +31,14 @@ def allow_real_sockets() -> None:
     if pytest_socket is not None:
         pytest_socket.enable_socket()
         pytest_socket._remove_restrictions()  # undo the plugin's 127.0.0.1-only connect guard
+
+
+def free_port() -> int:
+    """A loopback TCP port nothing listens on right now (bind to port 0, read it, close)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
 
 
 def satellite_settings(

@@ -35,7 +35,7 @@ import pytest
 
 from tests.satellite_harness import KEY_HEX, satellite_settings
 
-from .conftest import (
+from .harness import (
     HassClient,
     Processes,
     SatelliteProcess,

@@ -21,7 +21,7 @@ import pytest
 from tests.satellite_harness import records
 from tests.seed_examples import SEED_RUN_EFFECT, SEED_RUN_EFFECT_ALL_ROOMS
 
-from .conftest import (
+from .harness import (
     Processes,
     wait_for,
 )

@@ -15,14 +15,13 @@ from typing import Any
 
 import aiohttp
 
-from tests.satellite_harness import KEY_HEX, records, satellite_settings, tone_wav
+from tests.satellite_harness import KEY_HEX, free_port, records, satellite_settings, tone_wav
 
-from .conftest import (
+from .harness import (
     HassClient,
     HassInstance,
     Processes,
     SatelliteProcess,
-    free_port,
     onboard,
     start_hass,
     wait_for,

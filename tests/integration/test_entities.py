@@ -1,255 +1,79 @@
 """The integration's entities: speakers, inputs and diagnostic sensors per satellite, and the
 venue's theme select, strobe-safe switch and master volume.
 
-A satellite is driven through the interface its link uses. `SatelliteEdge` does what
-WebSocketHandler does before it tells its SatelliteDevice anything (marks itself connected,
-keeps the hello and the latest status) and then calls the device as the link would, with
-real maze-link messages; what the entities send is recorded at `link.send`, the network
-edge. The link itself points at a closed loopback port, so its own attempts fail fast.
+The satellite "Cellar" is played by the test at its link's edge (satellite_edge.py); the
+fixtures in conftest.py load it, and the venue when a test asks for one. Each test then
+acts as the satellite or the user would and reads the entities back; the snapshots in
+snapshots/test_entities.ambr hold each entity's registry entry and state as a whole.
 """
 
 from __future__ import annotations
 
-import socket
-from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from homeassistant.components.number import NumberExtraStoredData
-from homeassistant.config_entries import ConfigEntryState
-from homeassistant.const import (
-    ATTR_ENTITY_ID,
-    STATE_OFF,
-    STATE_ON,
-    STATE_UNAVAILABLE,
-    EntityCategory,
-)
+from homeassistant.const import STATE_OFF, STATE_ON, STATE_UNAVAILABLE, EntityCategory
 from homeassistant.core import HomeAssistant, State
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import area_registry as ar, device_registry as dr, entity_registry as er
-from homeassistant.setup import async_setup_component
 from pytest_homeassistant_custom_component.common import (  # type: ignore[import-untyped]
     MockConfigEntry,
     async_capture_events,
     async_mock_restore_state_shutdown_restart,
     mock_restore_cache_with_extra_data,
 )
+from syrupy.assertion import SnapshotAssertion
 
 from custom_components.maze_manager import link
-from custom_components.maze_manager.const import (
-    CONF_FINGERPRINT,
-    CONF_KIND,
-    CONF_PAIRING_KEY,
-    CONF_SATELLITE_ID,
-    CONF_SHOW_FOLDER,
-    DOMAIN,
-    KIND_SATELLITE,
-    KIND_VENUE,
-)
+from custom_components.maze_manager.const import DOMAIN
 from custom_components.maze_manager.effects_manager import EVENT_EFFECT_RUN
-from custom_components.maze_manager.link.client import WebSocketHandler
-from custom_components.maze_manager.satellites import SatelliteDevice, hello_layout
 from custom_components.maze_manager.venue import Venue
-
-SATELLITE_ID = "sat-test"
-LATENCY_US = 5000
-OUTPUTS = (
-    link.OutputInfo(0, "Left", "left", LATENCY_US),
-    link.OutputInfo(1, "Right", "right", LATENCY_US),
+from tests.integration.entity_snapshot import snapshot_entities
+from tests.integration.satellite_edge import (
+    GATE_BUTTON,
+    LEFT,
+    RIGHT,
+    SATELLITE_ID,
+    SHOW_YAML,
+    SatelliteEdge,
+    Start,
+    call,
+    entity_id,
+    state_of,
+    status,
+    venue_of,
 )
-INPUTS = (link.InputInfo(0, "Gate button"),)
-HELLO = link.Hello(SATELLITE_ID, "Cellar", "1.2.3", 48000, OUTPUTS, INPUTS, ())
-LEFT = f"{SATELLITE_ID}-output-0"
-RIGHT = f"{SATELLITE_ID}-output-1"
-GATE_BUTTON = f"{SATELLITE_ID}-input-0"
 
-SHOW_YAML = """
-rooms:
-  Entrance:
-    speakers:
-      - satellite: sat-test
-        output: Left
-  Cop Dodge:
-    speakers:
-      - satellite: sat-test
-        output: Right
-  Gate:
-    speakers:
-      - satellite: sat-test
-        output: Right
-effects:
-  Lightning:
-    steps:
-      - light: {state: on, brightness: 255}
-        strobe: true
-themes:
-  Halloween Night:
-    cues:
-      - effect: Lightning
-        rooms: [Entrance]
-  Quiet Night:
-    cues:
-      - effect: Lightning
-        rooms: [Gate]
-"""
+# --- snapshots --------------------------------------------------------------------------
 
 
-def status(
-    playing: tuple[link.PlayingCue, ...] = (), *, rtt_us: int = 2000, underruns: int = 0
-) -> link.Status:
-    """A synchronised satellite's status report."""
-    return link.Status(True, 150, rtt_us, 40, underruns, 0, playing, ())
-
-
-class SatelliteEdge:
-    """The network side of one satellite's link, played by the test."""
-
-    def __init__(self, device: SatelliteDevice, connected: set[WebSocketHandler]) -> None:
-        self.device = device
-        self.sent: list[link.Message] = []
-        self.refuse = False
-        self._connected = connected
-
-    async def record(self, message: link.Message) -> bool:
-        """Stands in for WebSocketHandler.send: False when the frame could not go out."""
-        if self.refuse or self.device.link not in self._connected:
-            return False
-        self.sent.append(message)
-        return True
-
-    def connect(self, hello: link.Hello = HELLO) -> None:
-        self._connected.add(self.device.link)
-        self.device.link.hello, self.device.link.status = hello, None
-        self.device.link_connected(hello)
-
-    def report(self, message: link.Message) -> None:
-        if isinstance(message, link.Status):
-            self.device.link.status = message
-        self.device.link_message(message)
-
-    def disconnect(self) -> None:
-        self._connected.discard(self.device.link)
-        self.device.link.status = None
-        self.device.link_disconnected()
-
-    def take(self, kind: type[link.Message]) -> list[link.Message]:
-        """The recorded messages of one kind, forgetting everything recorded so far."""
-        found = [message for message in self.sent if isinstance(message, kind)]
-        self.sent.clear()
-        return found
-
-
-def closed_port() -> int:
-    """A loopback port nothing listens on."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
-
-
-def add_satellite(hass: HomeAssistant) -> MockConfigEntry:
-    """A satellite entry that remembers HELLO's outputs and inputs, as after pairing."""
-    entry = MockConfigEntry(
-        domain=DOMAIN,
-        title="Cellar",
-        unique_id=SATELLITE_ID,
-        data={
-            CONF_KIND: KIND_SATELLITE,
-            "host": "127.0.0.1",
-            "port": closed_port(),
-            CONF_PAIRING_KEY: "0f" * 32,
-            CONF_FINGERPRINT: None,
-            CONF_SATELLITE_ID: SATELLITE_ID,
-            **hello_layout(HELLO),
-        },
-    )
-    entry.add_to_hass(hass)
-    return entry
-
-
-def add_venue(hass: HomeAssistant, folder: Path, show: str | None = SHOW_YAML) -> MockConfigEntry:
-    """A venue entry whose show folder holds `show` (None: an empty folder)."""
-    if show is not None:
-        (folder / "show.yaml").write_text(show, encoding="utf-8")
-    entry = MockConfigEntry(
-        domain=DOMAIN,
-        title="Venue",
-        unique_id=KIND_VENUE,
-        data={CONF_KIND: KIND_VENUE},
-        options={CONF_SHOW_FOLDER: str(folder)},
-    )
-    entry.add_to_hass(hass)
-    return entry
-
-
-async def async_start(
+@pytest.mark.usefixtures("venue_entry")
+async def test_satellite_entities_snapshot(
     hass: HomeAssistant,
-    satellite: MockConfigEntry,
-    connected: set[WebSocketHandler],
-    monkeypatch: pytest.MonkeyPatch,
-) -> SatelliteEdge:
-    """Load every added entry and take the satellite's network edge."""
-    assert await async_setup_component(hass, DOMAIN, {})
+    online: SatelliteEdge,
+    satellite_entry: MockConfigEntry,
+    snapshot: SnapshotAssertion,
+) -> None:
+    online.report(status((link.PlayingCue(1, 7, 0b01, False),), rtt_us=2000, underruns=2))
     await hass.async_block_till_done()
-    assert satellite.state is ConfigEntryState.LOADED
-    edge = SatelliteEdge(satellite.runtime_data, connected)
-    monkeypatch.setattr(edge.device.link, "send", edge.record)
-    return edge
+    snapshot_entities(hass, satellite_entry, snapshot)
 
 
-def entity_id(hass: HomeAssistant, domain: str, unique_id: str) -> str:
-    found = er.async_get(hass).async_get_entity_id(domain, DOMAIN, unique_id)
-    assert found is not None, unique_id
-    return found
-
-
-def state_of(hass: HomeAssistant, domain: str, unique_id: str) -> State:
-    state = hass.states.get(entity_id(hass, domain, unique_id))
-    assert state is not None
-    return state
-
-
-async def call(hass: HomeAssistant, domain: str, service: str, unique_id: str, **data: Any) -> None:
-    target = {ATTR_ENTITY_ID: entity_id(hass, domain, unique_id)}
-    await hass.services.async_call(domain, service, {**target, **data}, blocking=True)
-
-
-def patch_connected(monkeypatch: pytest.MonkeyPatch) -> set[WebSocketHandler]:
-    """Make WebSocketHandler.connected answer from a set of links the test has connected."""
-    links: set[WebSocketHandler] = set()
-    monkeypatch.setattr(WebSocketHandler, "connected", property(lambda item: item in links))
-    return links
-
-
-async def async_unload_all(hass: HomeAssistant) -> None:
-    """Unload every loaded entry, so no link or timer outlives the test."""
-    for entry in hass.config_entries.async_entries(DOMAIN):
-        if entry.state is ConfigEntryState.LOADED:
-            assert await hass.config_entries.async_unload(entry.entry_id)
-    await hass.async_block_till_done()
-
-
-@pytest.fixture
-def connected(monkeypatch: pytest.MonkeyPatch) -> set[WebSocketHandler]:
-    """The links the test has connected."""
-    return patch_connected(monkeypatch)
-
-
-@pytest.fixture(autouse=True)
-async def unload_entries(hass: HomeAssistant, socket_enabled: None) -> AsyncIterator[None]:
-    """Let the links try the closed port, and stop them when the test ends."""
-    yield
-    await async_unload_all(hass)
+async def test_venue_entities_snapshot(
+    hass: HomeAssistant, venue: Venue, venue_entry: MockConfigEntry, snapshot: SnapshotAssertion
+) -> None:
+    await call(hass, "number", "set_value", "venue-master_volume", value=0.6)
+    await call(hass, "select", "select_option", "venue-theme", option="Halloween Night")
+    snapshot_entities(hass, venue_entry, snapshot)
 
 
 # --- speakers ---------------------------------------------------------------------------
 
 
 async def test_speakers_follow_the_link_and_what_plays(
-    hass: HomeAssistant, connected: set[WebSocketHandler], monkeypatch: pytest.MonkeyPatch
+    hass: HomeAssistant, edge: SatelliteEdge
 ) -> None:
-    edge = await async_start(hass, add_satellite(hass), connected, monkeypatch)
     assert state_of(hass, "media_player", LEFT).state == STATE_UNAVAILABLE
 
     edge.connect()
@@ -278,12 +102,8 @@ async def test_speakers_follow_the_link_and_what_plays(
     assert state_of(hass, "media_player", RIGHT).state == STATE_UNAVAILABLE
 
 
-async def test_satellite_device_carries_model_and_version(
-    hass: HomeAssistant, connected: set[WebSocketHandler], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    edge = await async_start(hass, add_satellite(hass), connected, monkeypatch)
-    edge.connect()
-    await hass.async_block_till_done()
+@pytest.mark.usefixtures("online")
+async def test_satellite_device_carries_model_and_version(hass: HomeAssistant) -> None:
     device = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, SATELLITE_ID)})
     assert device is not None
     assert (device.manufacturer, device.model, device.sw_version) == (
@@ -302,26 +122,21 @@ async def test_satellite_device_carries_model_and_version(
 
 
 async def test_speaker_volume_mute_and_stop_reach_the_satellite(
-    hass: HomeAssistant, connected: set[WebSocketHandler], monkeypatch: pytest.MonkeyPatch
+    hass: HomeAssistant, online: SatelliteEdge
 ) -> None:
-    edge = await async_start(hass, add_satellite(hass), connected, monkeypatch)
-    edge.connect()
-    await hass.async_block_till_done()
-    edge.sent.clear()
-
     await call(hass, "media_player", "volume_set", RIGHT, volume_level=0.4)
-    assert edge.take(link.Volume) == [link.Volume(1, 0.4, False)]
+    assert online.take(link.Volume) == [link.Volume(1, 0.4, False)]
     await call(hass, "media_player", "volume_mute", RIGHT, is_volume_muted=True)
-    assert edge.take(link.Volume) == [link.Volume(1, 0.4, True)]
+    assert online.take(link.Volume) == [link.Volume(1, 0.4, True)]
     right = state_of(hass, "media_player", RIGHT)
     assert (right.attributes["volume_level"], right.attributes["is_volume_muted"]) == (0.4, True)
 
     await call(hass, "media_player", "media_stop", RIGHT)
-    [stop] = edge.take(link.Stop)
+    [stop] = online.take(link.Stop)
     assert isinstance(stop, link.Stop)
     assert (stop.at_us, stop.cue_id, stop.output_mask, stop.fade_ms) == (0, 0, 0b10, 300)
 
-    edge.disconnect()
+    online.disconnect()
     await hass.async_block_till_done()
     # Unavailable, the state has no volume attributes, but the saved level keeps it.
     saved = await async_mock_restore_state_shutdown_restart(hass)
@@ -329,49 +144,49 @@ async def test_speaker_volume_mute_and_stop_reach_the_satellite(
     assert stored is not None
     assert stored.as_dict() == {"volume": 0.4, "muted": True}
 
-    edge.connect()
+    online.connect()
     await hass.async_block_till_done()
-    assert edge.take(link.Volume) == [link.Volume(1, 0.4, True)]
+    assert online.take(link.Volume) == [link.Volume(1, 0.4, True)]
 
 
 async def test_speaker_command_fails_when_the_frame_cannot_go_out(
-    hass: HomeAssistant, connected: set[WebSocketHandler], monkeypatch: pytest.MonkeyPatch
+    hass: HomeAssistant, online: SatelliteEdge
 ) -> None:
-    edge = await async_start(hass, add_satellite(hass), connected, monkeypatch)
-    edge.connect()
-    await hass.async_block_till_done()
-    edge.refuse = True
+    online.refuse = True
     with pytest.raises(HomeAssistantError) as caught:
         await call(hass, "media_player", "volume_set", LEFT, volume_level=0.2)
     assert caught.value.translation_key == "satellite_not_connected"
     assert "volume_level" not in state_of(hass, "media_player", LEFT).attributes
 
 
-async def test_speaker_level_survives_a_restart(
-    hass: HomeAssistant, connected: set[WebSocketHandler], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    satellite = add_satellite(hass)
+@pytest.fixture
+def stored_left_level(hass: HomeAssistant, satellite_entry: MockConfigEntry) -> None:
+    """Before the restart, the left speaker was at 0.25 and muted."""
     left = er.async_get(hass).async_get_or_create(
-        "media_player", DOMAIN, LEFT, suggested_object_id="cellar_left", config_entry=satellite
+        "media_player",
+        DOMAIN,
+        LEFT,
+        suggested_object_id="cellar_left",
+        config_entry=satellite_entry,
     )
     mock_restore_cache_with_extra_data(
         hass, [(State(left.entity_id, STATE_UNAVAILABLE), {"volume": 0.25, "muted": True})]
     )
-    edge = await async_start(hass, satellite, connected, monkeypatch)
+
+
+@pytest.mark.usefixtures("stored_left_level")
+async def test_speaker_level_survives_a_restart(hass: HomeAssistant, start: Start) -> None:
+    edge = await start()
     edge.connect()
     await hass.async_block_till_done()
     assert edge.take(link.Volume) == [link.Volume(0, 0.25, True)]
     assert state_of(hass, "media_player", LEFT).attributes["volume_level"] == 0.25
 
 
+@pytest.mark.usefixtures("venue_entry")
 async def test_speakers_join_the_area_of_their_only_room(
-    hass: HomeAssistant,
-    connected: set[WebSocketHandler],
-    monkeypatch: pytest.MonkeyPatch,
-    tmp_path: Path,
+    hass: HomeAssistant, edge: SatelliteEdge
 ) -> None:
-    add_venue(hass, tmp_path)
-    edge = await async_start(hass, add_satellite(hass), connected, monkeypatch)
     registry = er.async_get(hass)
     left_id = entity_id(hass, "media_player", LEFT)
     right_id = entity_id(hass, "media_player", RIGHT)
@@ -386,32 +201,33 @@ async def test_speakers_join_the_area_of_their_only_room(
     assert registry.async_get(right_id).area_id is None  # type: ignore[union-attr]
 
 
-async def test_speaker_area_chosen_by_the_user_is_kept(
-    hass: HomeAssistant,
-    connected: set[WebSocketHandler],
-    monkeypatch: pytest.MonkeyPatch,
-    tmp_path: Path,
-) -> None:
-    add_venue(hass, tmp_path)
-    satellite = add_satellite(hass)
+@pytest.fixture
+def left_in_attic(
+    hass: HomeAssistant, venue_entry: MockConfigEntry, satellite_entry: MockConfigEntry
+) -> tuple[str, ar.AreaEntry]:
+    """The user put the left speaker in the Attic; its entity id and that area."""
     attic = ar.async_get(hass).async_create("Attic")
     registry = er.async_get(hass)
-    left = registry.async_get_or_create("media_player", DOMAIN, LEFT, config_entry=satellite)
+    left = registry.async_get_or_create("media_player", DOMAIN, LEFT, config_entry=satellite_entry)
     registry.async_update_entity(left.entity_id, area_id=attic.id)
-    edge = await async_start(hass, satellite, connected, monkeypatch)
+    return left.entity_id, attic
+
+
+async def test_speaker_area_chosen_by_the_user_is_kept(
+    hass: HomeAssistant, left_in_attic: tuple[str, ar.AreaEntry], start: Start
+) -> None:
+    left_id, attic = left_in_attic
+    edge = await start()
     edge.connect()
     edge.report(status())
     await hass.async_block_till_done()
-    assert registry.async_get(left.entity_id).area_id == attic.id  # type: ignore[union-attr]
+    assert er.async_get(hass).async_get(left_id).area_id == attic.id  # type: ignore[union-attr]
 
 
 # --- inputs -----------------------------------------------------------------------------
 
 
-async def test_input_event_fires_on_its_button(
-    hass: HomeAssistant, connected: set[WebSocketHandler], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    edge = await async_start(hass, add_satellite(hass), connected, monkeypatch)
+async def test_input_event_fires_on_its_button(hass: HomeAssistant, edge: SatelliteEdge) -> None:
     button = state_of(hass, "event", GATE_BUTTON)
     assert button.state == STATE_UNAVAILABLE
     edge.connect()
@@ -440,10 +256,7 @@ async def test_input_event_fires_on_its_button(
 # --- diagnostic sensors -----------------------------------------------------------------
 
 
-async def test_sensors_show_the_latest_status(
-    hass: HomeAssistant, connected: set[WebSocketHandler], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    edge = await async_start(hass, add_satellite(hass), connected, monkeypatch)
+async def test_sensors_show_the_latest_status(hass: HomeAssistant, edge: SatelliteEdge) -> None:
     sync_error = entity_id(hass, "sensor", f"{SATELLITE_ID}-sync_error")
     registry_entry = er.async_get(hass).async_get(sync_error)
     assert registry_entry is not None
@@ -476,22 +289,15 @@ async def test_sensors_show_the_latest_status(
     assert hass.states.get(sync_error).state == STATE_UNAVAILABLE  # type: ignore[union-attr]
 
 
-async def test_lead_sensor_follows_the_venue(
-    hass: HomeAssistant,
-    connected: set[WebSocketHandler],
-    monkeypatch: pytest.MonkeyPatch,
-    tmp_path: Path,
-) -> None:
-    add_venue(hass, tmp_path)
-    edge = await async_start(hass, add_satellite(hass), connected, monkeypatch)
-    edge.connect()
-    edge.report(status(rtt_us=2000))
+@pytest.mark.usefixtures("venue_entry")
+async def test_lead_sensor_follows_the_venue(hass: HomeAssistant, online: SatelliteEdge) -> None:
+    online.report(status(rtt_us=2000))
     await hass.async_block_till_done()
     # Round trip 2 ms + output latency 5 ms + two 5 ms blocks + 3 ms margin.
     lead = state_of(hass, "sensor", f"{SATELLITE_ID}-lead")
     assert float(lead.state) == pytest.approx(20.0)
 
-    edge.report(status(rtt_us=30_000))
+    online.report(status(rtt_us=30_000))
     await hass.async_block_till_done()
     assert float(state_of(hass, "sensor", f"{SATELLITE_ID}-lead").state) == pytest.approx(48.0)
 
@@ -499,20 +305,8 @@ async def test_lead_sensor_follows_the_venue(
 # --- venue ------------------------------------------------------------------------------
 
 
-def venue_of(entry: MockConfigEntry) -> Venue:
-    venue = entry.runtime_data
-    assert isinstance(venue, Venue)
-    return venue
-
-
-async def test_venue_entities_belong_to_the_venue_device(
-    hass: HomeAssistant,
-    connected: set[WebSocketHandler],
-    monkeypatch: pytest.MonkeyPatch,
-    tmp_path: Path,
-) -> None:
-    add_venue(hass, tmp_path)
-    await async_start(hass, add_satellite(hass), connected, monkeypatch)
+@pytest.mark.usefixtures("venue")
+async def test_venue_entities_belong_to_the_venue_device(hass: HomeAssistant) -> None:
     device = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, "venue")})
     assert device is not None
     assert (device.name, device.manufacturer, device.model) == ("Venue", "LoHP", "Maze venue")
@@ -525,13 +319,8 @@ async def test_venue_entities_belong_to_the_venue_device(
 
 
 async def test_theme_select_runs_themes_and_follows_reloads(
-    hass: HomeAssistant,
-    connected: set[WebSocketHandler],
-    monkeypatch: pytest.MonkeyPatch,
-    tmp_path: Path,
+    hass: HomeAssistant, venue: Venue, tmp_path: Path
 ) -> None:
-    venue_entry = add_venue(hass, tmp_path)
-    await async_start(hass, add_satellite(hass), connected, monkeypatch)
     theme = state_of(hass, "select", "venue-theme")
     assert theme.attributes["options"] == ["Halloween Night", "Quiet Night"]
     assert theme.state == "unknown"
@@ -544,7 +333,6 @@ async def test_theme_select_runs_themes_and_follows_reloads(
     (tmp_path / "show.yaml").write_text(
         SHOW_YAML + "  Storm:\n    cues:\n      - effect: Lightning\n", encoding="utf-8"
     )
-    venue = venue_of(venue_entry)
     assert await venue.async_reload()
     await hass.async_block_till_done()
     theme = state_of(hass, "select", "venue-theme")
@@ -555,26 +343,13 @@ async def test_theme_select_runs_themes_and_follows_reloads(
     assert state_of(hass, "select", "venue-theme").state == "unknown"
 
 
-async def test_theme_select_is_unavailable_without_a_show(
-    hass: HomeAssistant,
-    connected: set[WebSocketHandler],
-    monkeypatch: pytest.MonkeyPatch,
-    tmp_path: Path,
-) -> None:
-    add_venue(hass, tmp_path, show=None)
-    await async_start(hass, add_satellite(hass), connected, monkeypatch)
+@pytest.mark.parametrize("show", [None], ids=["no show"])
+@pytest.mark.usefixtures("venue")
+async def test_theme_select_is_unavailable_without_a_show(hass: HomeAssistant) -> None:
     assert state_of(hass, "select", "venue-theme").state == STATE_UNAVAILABLE
 
 
-async def test_strobe_safe_switch_sets_the_venue(
-    hass: HomeAssistant,
-    connected: set[WebSocketHandler],
-    monkeypatch: pytest.MonkeyPatch,
-    tmp_path: Path,
-) -> None:
-    venue_entry = add_venue(hass, tmp_path)
-    await async_start(hass, add_satellite(hass), connected, monkeypatch)
-    venue = venue_of(venue_entry)
+async def test_strobe_safe_switch_sets_the_venue(hass: HomeAssistant, venue: Venue) -> None:
     strobe_safe = entity_id(hass, "switch", "venue-strobe_safe")
     assert hass.states.get(strobe_safe).state == STATE_OFF  # type: ignore[union-attr]
     registry_entry = er.async_get(hass).async_get(strobe_safe)
@@ -594,34 +369,21 @@ async def test_strobe_safe_switch_sets_the_venue(
 
 
 async def test_master_volume_reaches_every_satellite(
-    hass: HomeAssistant,
-    connected: set[WebSocketHandler],
-    monkeypatch: pytest.MonkeyPatch,
-    tmp_path: Path,
+    hass: HomeAssistant, venue: Venue, online: SatelliteEdge
 ) -> None:
-    venue_entry = add_venue(hass, tmp_path)
-    edge = await async_start(hass, add_satellite(hass), connected, monkeypatch)
-    venue = venue_of(venue_entry)
-    edge.connect()
-    await hass.async_block_till_done()
-    edge.sent.clear()
-
     await call(hass, "number", "set_value", "venue-master_volume", value=0.5)
     assert venue.state.master_volume == 0.5
-    assert edge.take(link.Volume) == [link.Volume(link.MASTER_OUTPUT, 0.5, False)]
+    assert online.take(link.Volume) == [link.Volume(link.MASTER_OUTPUT, 0.5, False)]
     volume = state_of(hass, "number", "venue-master_volume")
     assert float(volume.state) == 0.5
     assert (volume.attributes["min"], volume.attributes["max"]) == (0.0, 1.0)
     assert volume.attributes["step"] == 0.01
 
 
-async def test_venue_settings_are_restored_at_startup(
-    hass: HomeAssistant,
-    connected: set[WebSocketHandler],
-    monkeypatch: pytest.MonkeyPatch,
-    tmp_path: Path,
-) -> None:
-    venue_entry = add_venue(hass, tmp_path)
+@pytest.fixture
+def stored_venue_settings(hass: HomeAssistant, venue_entry: MockConfigEntry) -> str:
+    """Before the restart, strobe-safe was on and the master volume at 0.35; the switch's
+    entity id."""
     registry = er.async_get(hass)
     switch = registry.async_get_or_create(
         "switch", DOMAIN, "venue-strobe_safe", config_entry=venue_entry
@@ -633,12 +395,20 @@ async def test_venue_settings_are_restored_at_startup(
     mock_restore_cache_with_extra_data(
         hass, [(State(switch.entity_id, STATE_ON), {}), (State(number.entity_id, "0.35"), stored)]
     )
+    return switch.entity_id
 
-    edge = await async_start(hass, add_satellite(hass), connected, monkeypatch)
+
+async def test_venue_settings_are_restored_at_startup(
+    hass: HomeAssistant,
+    stored_venue_settings: str,
+    venue_entry: MockConfigEntry,
+    start: Start,
+) -> None:
+    edge = await start()
     venue = venue_of(venue_entry)
     assert venue.state.strobe_safe is True
     assert venue.state.master_volume == 0.35
-    assert hass.states.get(switch.entity_id).state == STATE_ON  # type: ignore[union-attr]
+    assert hass.states.get(stored_venue_settings).state == STATE_ON  # type: ignore[union-attr]
 
     edge.connect()  # a satellite that connects later gets the restored master volume
     await hass.async_block_till_done()

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,10 +20,11 @@ from pytest_homeassistant_custom_component.components.recorder.common import (  
     async_wait_recording_done,
 )
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator  # type: ignore[import-untyped]
-from test_entities import add_venue, async_unload_all, venue_of
 
 from custom_components.maze_manager.const import DOMAIN
 from custom_components.maze_manager.effects_manager import EVENT_STOPPED
+from custom_components.maze_manager.venue import Venue
+from tests.integration.satellite_edge import async_unload_all, venue_of
 
 
 @pytest.fixture(autouse=True)
@@ -35,13 +35,12 @@ def auto_enable_custom_integrations(
 
 
 @pytest.fixture
-async def venue_entry(hass: HomeAssistant, tmp_path: Path) -> AsyncIterator[MockConfigEntry]:
-    """A loaded venue beside the logbook."""
-    entry = add_venue(hass, tmp_path)
+async def venue(hass: HomeAssistant, venue_entry: MockConfigEntry) -> AsyncIterator[Venue]:
+    """The venue loaded beside the logbook (no satellite)."""
     assert await async_setup_component(hass, "logbook", {})
     assert await async_setup_component(hass, DOMAIN, {})
     await hass.async_block_till_done()
-    yield entry
+    yield venue_of(venue_entry)
     await async_unload_all(hass)
 
 
@@ -58,9 +57,8 @@ async def logbook_lines(hass: HomeAssistant, client: ClientSessionGenerator) -> 
 
 
 async def test_effect_runs_and_stops_read_as_sentences(
-    venue_entry: MockConfigEntry, hass: HomeAssistant, hass_client: ClientSessionGenerator
+    venue: Venue, hass: HomeAssistant, hass_client: ClientSessionGenerator
 ) -> None:
-    venue = venue_of(venue_entry)
     await venue.effects.async_run_effect(
         venue.effects.effect("Lightning"), venue.rooms.select(["Entrance", "Gate"])
     )
@@ -93,8 +91,8 @@ async def test_effect_runs_and_stops_read_as_sentences(
         ),
     ],
 )
+@pytest.mark.usefixtures("venue")
 async def test_stop_variants(
-    venue_entry: MockConfigEntry,
     hass: HomeAssistant,
     hass_client: ClientSessionGenerator,
     data: dict[str, Any],

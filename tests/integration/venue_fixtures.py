@@ -55,9 +55,9 @@ SHOW_FOLDER = "maze_manager"
 GATE = "Gate Pi"
 CELLAR = "Cellar Pi"
 TONE_PEAK = 12000 / 32768
+"""The peak of `tone_wav`'s sine as a float sample."""
 FRAME_US = 1e6 / 48000
 """One output frame of the test satellites."""
-"""The peak of `tone_wav`'s sine as a float sample."""
 
 SHOW_YAML = """\
 settings:
