@@ -12,6 +12,7 @@ RATE = 48000
 BLOCK = 240
 TOLERANCE = 96
 FADE = 120
+GRACE = 12000
 
 Packets = list[tuple[int, bytes]]
 
@@ -36,7 +37,9 @@ def encode(pcm: Samples) -> Packets:
 
 
 def stream(capacity: int = 1500) -> tuple[JitterBuffer, StreamReader]:
-    buffer = JitterBuffer(packet_frames=OPUS_PACKET_FRAMES, tolerance=TOLERANCE, capacity=capacity)
+    buffer = JitterBuffer(
+        packet_frames=OPUS_PACKET_FRAMES, tolerance=TOLERANCE, grace=GRACE, capacity=capacity
+    )
     reader = StreamReader(buffer, OpusPacketDecoder(RATE), fade=FADE, tolerance=TOLERANCE)
     return buffer, reader
 
