@@ -438,7 +438,8 @@ class Mixer:
         """One output's voices, each bus ducked while a higher priority plays here.
 
         A fallback that takes over from a voice is appended to `voices` and so is rendered
-        in this same block, from the frame its predecessor ended on.
+        in this same block, from the frame its predecessor ended on. Only the voices still
+        playing at the block's end set the priority that ducks the others.
         """
         buses: dict[str, Samples] = {}
         priorities: dict[str, int] = {}
@@ -453,7 +454,7 @@ class Mixer:
                 successor = self._hand_over(voice, end, block)
                 if successor is not None:
                     voices.append(successor)
-        top = max(priorities.values())
+        top = max((v.priority for v in voices if id(v) not in finished), default=0)
         mix = np.zeros((block.frames, 2), dtype=np.float32)
         for bus, bus_mix in buses.items():
             _scale(bus_mix, self._duck(output, bus, priorities[bus], top).block(block.frames))

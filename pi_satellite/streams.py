@@ -57,6 +57,15 @@ class Packet:
     payload: bytes
 
 
+@dataclass(frozen=True, slots=True)
+class Gap:
+    """Frames of silence on the timeline: `missing` when a packet could still have been
+    there (an underrun), not when the stream was ended and holds nothing more."""
+
+    frames: int
+    missing: bool
+
+
 class JitterBuffer:
     """One stream's packets, ordered by timeline offset (frames from the stream's start).
 
@@ -111,8 +120,8 @@ class JitterBuffer:
         with self._lock:
             self._abandoned = True
 
-    def next_due(self, cursor: int) -> Packet | int | Ending:
-        """What plays from `cursor`: a packet, a number of frames of silence, or the end.
+    def next_due(self, cursor: int) -> Packet | Gap | Ending:
+        """What plays from `cursor`: a packet, a gap of silence, or the end.
 
         Silence lasts until the next buffered packet, at most one packet's length, and
         stops where the grace runs out. Stale packets met on the way are dropped and
@@ -144,7 +153,7 @@ class JitterBuffer:
             if self._end is not None:
                 gap = min(gap, self._end - cursor)
             self._horizon = cursor + gap
-            return gap
+            return Gap(gap, missing=not self._closed or bool(self._heap))
 
     @property
     def end(self) -> int | None:
@@ -187,7 +196,7 @@ class StreamReader:
         self.ran_dry = False
         """Whether the stream ended by running dry (see `Ending.DRY`)."""
         self.underruns = 0
-        """Packets that were missing when their turn came, played as silence."""
+        """Packets that were missing (or undecodable) when their turn came, played as silence."""
 
     def read(self, frames: int) -> Samples:
         """The next samples; fewer than asked once the stream has ended."""
@@ -206,14 +215,14 @@ class StreamReader:
         elif isinstance(due, Packet):
             self._play(due)
         else:
-            self._silence(due)
+            self._silence(due.frames, missing=due.missing)
 
     def _play(self, packet: Packet) -> None:
         try:
             pcm = self._decoder.decode(packet.payload)
         except StreamDecodeError as err:
             _LOGGER.warning("stream packet at frame %d played as silence: %s", packet.offset, err)
-            self._silence(self._buffer.packet_frames)
+            self._silence(self._buffer.packet_frames, missing=True)
             return
         late = self._cursor - packet.offset
         if late > self._tolerance:
@@ -227,8 +236,8 @@ class StreamReader:
         self._after_gap = False
         self._append(pcm)
 
-    def _silence(self, frames: int) -> None:
-        self.underruns += 1
+    def _silence(self, frames: int, *, missing: bool) -> None:
+        self.underruns += missing
         self._fade_out()
         self._append(np.zeros((frames, 2), dtype=np.float32))
 

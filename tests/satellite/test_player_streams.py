@@ -185,8 +185,7 @@ async def test_a_stream_ended_by_stream_end_never_falls_back(tmp_path: Path, end
         player.stream_end(link.StreamEnd(7, at_us, 0))
         await until(lambda: len(events(tmp_path, "stream_stop")) == 2)
         await until(lambda: monotonic_us() > at_us + 2 * GRACE * 1_000_000 // RATE)
-        silent_packets = (at_us - start_us - 300_000) * RATE // 1_000_000 // 960
-        assert player.status().underruns == silent_packets
+        assert player.status().underruns == 0, "nothing was missing: the stream said so"
     assert {r["reason"] for r in events(tmp_path, "stream_stop")} == {"stopped"}
     assert events(tmp_path, "cue_start") == []
     assert [s.kind for s in started] == [link.StartKind.STREAM]
