@@ -73,6 +73,21 @@ def levels(kept: KeptPcm, first: int, last: int, frequency: float) -> list[float
     ]
 
 
+async def start_music(
+    player: Player, stream_id: int, seconds: float, output_mask: int
+) -> tuple[int, list[link.AudioFrame], Samples]:
+    """Load the cues and start a 440 Hz stream (fallback cue 13) a lead from now: its
+    start time, its frames, and what a perfect network decodes."""
+    player.load_cues([AMBIENT, FX, FALLBACK], PCM)
+    player.set_venue_mapping(identity, identity)
+    start_us = monotonic_us() + LEAD_US
+    frames, decoded = opus_frames(stream_id, tone(440.0, seconds, 0.5), start_us)
+    player.stream_start(
+        link.StreamStart(stream_id, "opus", RATE, 2, start_us, output_mask, 1000, "music", 20, 13)
+    )
+    return start_us, frames, decoded
+
+
 AMBIENT = link.CueEntry(11, b"\x11" * 32, "wind", 1.0, True, "ambient", 0)
 FX = link.CueEntry(12, b"\x12" * 32, "drip", 1.0, True, "fx", 50)
 FALLBACK = link.CueEntry(13, b"\x13" * 32, "organ", 0.5, False, "fx", 10)
@@ -131,13 +146,7 @@ async def test_a_stream_that_runs_dry_fades_out_and_its_fallback_starts_there(
 ) -> None:
     started: list[link.Started] = []
     async with running(tmp_path, started) as player:
-        player.load_cues([AMBIENT, FX, FALLBACK], PCM)
-        player.set_venue_mapping(identity, identity)
-        start_us = monotonic_us() + LEAD_US
-        frames, decoded = opus_frames(6, tone(440.0, 1.0, 0.5), start_us)
-        player.stream_start(
-            link.StreamStart(6, "opus", RATE, 2, start_us, 0b01, 1000, "music", 20, 13)
-        )
+        start_us, frames, decoded = await start_music(player, 6, 1.0, 0b01)
         sent = frames[:21]  # the look-ahead packet and 400 ms: then the source fails
         for frame in sent:
             player.stream_frame(frame)
@@ -172,13 +181,7 @@ async def test_a_stream_that_runs_dry_fades_out_and_its_fallback_starts_there(
 async def test_a_stream_ended_by_stream_end_never_falls_back(tmp_path: Path, end_at: str) -> None:
     started: list[link.Started] = []
     async with running(tmp_path, started) as player:
-        player.load_cues([AMBIENT, FX, FALLBACK], PCM)
-        player.set_venue_mapping(identity, identity)
-        start_us = monotonic_us() + LEAD_US
-        frames, _ = opus_frames(7, tone(440.0, 0.3, 0.5), start_us)
-        player.stream_start(
-            link.StreamStart(7, "opus", RATE, 2, start_us, 0b11, 1000, "music", 20, 13)
-        )
+        start_us, frames, _ = await start_music(player, 7, 0.3, 0b11)
         for frame in frames:
             player.stream_frame(frame)
         at_us = start_us + (300_000 if end_at == "its last frame" else 800_000)
