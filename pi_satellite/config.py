@@ -43,6 +43,8 @@ class DeviceConfig:
 
     `device` names the PortAudio device for `sounddevice`; `path` is the WAV file for
     `wav` and the JSON-lines record of what played for `null` (None: keep no record).
+    `keep_s` makes a `null` device keep that many seconds of what it rendered in memory,
+    for tests and benchmarks.
     """
 
     name: str
@@ -51,6 +53,7 @@ class DeviceConfig:
     latency_us: int = 0
     device: str | None = None
     path: Path | None = None
+    keep_s: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,6 +245,7 @@ _DEVICE = vol.Schema(
         vol.Optional("path"): _path,
         vol.Optional("channels", default=2): _integer(1, 32),
         vol.Optional("latency_ms", default=0): _number(0, 1000),
+        vol.Optional("keep_seconds", default=0): _number(0, 600),
     }
 )
 
@@ -449,6 +453,8 @@ def _devices(
             problems.add(("devices", index, "path"), "a sounddevice device has no path")
         if kind == "wav" and "path" not in item:
             problems.add(("devices", index, "path"), "a wav device needs the file to write")
+        if item["keep_seconds"] and kind != "null":
+            problems.add(("devices", index, "keep_seconds"), "only a null device keeps samples")
         path = item.get("path")
         devices.setdefault(
             item["name"],
@@ -459,6 +465,7 @@ def _devices(
                 latency_us=round(item["latency_ms"] * 1000),
                 device=item.get("device"),
                 path=_resolve(path, base_dir) if path is not None else None,
+                keep_s=float(item["keep_seconds"]),
             ),
         )
     return devices

@@ -11,7 +11,8 @@ Per block, per output: the voices of each bus are summed, a bus is ducked while 
 higher priority plays on the same output, the output's volume applies, and the result is
 routed to the output's channels of the device. The device's master volume and a soft clip
 above `CLIP_THRESHOLD` finish the block. Every gain moves along a short ramp, never in a
-step, so nothing clicks.
+step, so nothing clicks. A voice whose source runs dry (a stream whose data stopped
+coming) can hand over to a fallback voice on the very frame it ended.
 """
 
 from __future__ import annotations
@@ -87,9 +88,16 @@ class SampleSource(Protocol):
     def read(self, frames: int) -> Samples:
         """The next samples, shape (n, 2) with n <= frames; fewer means the sound ended."""
 
+    @property
+    def ran_dry(self) -> bool:
+        """Whether the sound ended because its data stopped coming, before its real end."""
+
 
 class CueSource:
     """A preloaded cue, played once or looped with a sample-exact wrap."""
+
+    ran_dry = False
+    """A cue's samples are all in memory: it always plays to its end."""
 
     def __init__(self, pcm: Samples, *, loop: bool) -> None:
         self._pcm = pcm
@@ -178,6 +186,10 @@ class VoiceChange(Enum):
     """A stop's fade-out finished."""
     CANCEL = "cancel"
     """Removed before it started."""
+    DRY = "dry"
+    """Its source ran dry before its end (see `SampleSource.ran_dry`)."""
+    FALLBACK = "fallback"
+    """It started on the frame where the voice it stands in for ran dry."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,6 +203,16 @@ class VoiceEvent:
 
 
 VoiceFilter = Callable[[VoiceTag], bool]
+
+
+@dataclass(frozen=True, slots=True)
+class Fallback:
+    """What starts on the frame where a voice runs dry, unless a stop of it was under way."""
+
+    tag: VoiceTag
+    source: SampleSource
+    gain: float
+    priority: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,6 +231,7 @@ class _Voice:
     start_frame: int = 0
     stop: _Stop | None = None
     fade_start: int | None = None
+    fallback: Fallback | None = None
 
 
 @dataclass(slots=True)
@@ -235,8 +258,10 @@ class _Block:
         """The local time at which a device frame is heard."""
         return self.local_us + ((frame - self.frame) * _US + self.rate // 2) // self.rate
 
-    def note(self, change: VoiceChange, voice: _Voice, frame: int) -> None:
-        self.events.append(VoiceEvent(change, voice.tag, frame, self.local_at(frame)))
+    def note(self, change: VoiceChange, voice: _Voice, frame: int) -> VoiceEvent:
+        event = VoiceEvent(change, voice.tag, frame, self.local_at(frame))
+        self.events.append(event)
+        return event
 
 
 class Mixer:
@@ -290,12 +315,14 @@ class Mixer:
         gain: float,
         priority: int,
         at_local_us: int | None,
+        fallback: Fallback | None = None,
     ) -> None:
         """Start a voice on the frame heard at a local time (None: as soon as possible).
 
         A time already past starts it at once; its start event tells when it really began.
+        If its source runs dry while no stop is under way, `fallback` starts on that frame.
         """
-        voice = _Voice(tag, source, gain, priority, at_local_us)
+        voice = _Voice(tag, source, gain, priority, at_local_us, fallback=fallback)
         self._submit(lambda: self._pending.append(voice))
 
     def stop(self, select: VoiceFilter, *, at_local_us: int | None, fade_ms: float) -> None:
@@ -408,34 +435,62 @@ class Mixer:
         finished: set[int],
         heard: set[tuple[int, str]],
     ) -> Samples:
-        """One output's voices, each bus ducked while a higher priority plays here."""
-        top = max(v.priority for v in voices)
-        buses: dict[str, list[_Voice]] = {}
+        """One output's voices, each bus ducked while a higher priority plays here.
+
+        A fallback that takes over from a voice is appended to `voices` and so is rendered
+        in this same block, from the frame its predecessor ended on. Only the voices still
+        playing at the block's end set the priority that ducks the others.
+        """
+        buses: dict[str, Samples] = {}
+        priorities: dict[str, int] = {}
         for voice in voices:
-            buses.setdefault(voice.tag.bus, []).append(voice)
+            bus = voice.tag.bus
+            if bus not in buses:
+                buses[bus] = np.zeros((block.frames, 2), dtype=np.float32)
+            priorities[bus] = max(priorities.get(bus, 0), voice.priority)
+            end = self._render_voice(voice, buses[bus], block)
+            if end is not None:
+                finished.add(id(voice))
+                successor = self._hand_over(voice, end, block)
+                if successor is not None:
+                    voices.append(successor)
+        top = max((v.priority for v in voices if id(v) not in finished), default=0)
         mix = np.zeros((block.frames, 2), dtype=np.float32)
-        for bus, members in buses.items():
-            bus_mix = np.zeros((block.frames, 2), dtype=np.float32)
-            for voice in members:
-                if self._render_voice(voice, bus_mix, block):
-                    finished.add(id(voice))
-            _scale(bus_mix, self._duck(output, bus, members, top).block(block.frames))
+        for bus, bus_mix in buses.items():
+            _scale(bus_mix, self._duck(output, bus, priorities[bus], top).block(block.frames))
             mix += bus_mix
             heard.add((output, bus))
         return mix
 
-    def _duck(self, output: int, bus: str, members: list[_Voice], top: int) -> GainRamp:
+    def _hand_over(self, voice: _Voice, end: VoiceEvent, block: _Block) -> _Voice | None:
+        """Start a voice's fallback on the frame it ran dry on; None if it has none to start."""
+        fallback = voice.fallback
+        if end.change is not VoiceChange.DRY or fallback is None or voice.stop is not None:
+            return None
+        successor = _Voice(
+            fallback.tag,
+            fallback.source,
+            fallback.gain,
+            fallback.priority,
+            end.local_us,
+            start_frame=end.frame,
+        )
+        self._playing.append(successor)
+        block.note(VoiceChange.FALLBACK, successor, end.frame)
+        return successor
+
+    def _duck(self, output: int, bus: str, priority: int, top: int) -> GainRamp:
         """The bus's gain on this output: ducked unless it holds the highest priority."""
         ramp = self._ducks.get((output, bus))
-        target = 1.0 if max(v.priority for v in members) >= top else DUCK_GAIN
+        target = 1.0 if priority >= top else DUCK_GAIN
         if ramp is None:
             ramp = GainRamp(target, rise_frames=self._duck_rise, fall_frames=self._duck_fall)
             self._ducks[(output, bus)] = ramp
         ramp.target = target
         return ramp
 
-    def _render_voice(self, voice: _Voice, into: Samples, block: _Block) -> bool:
-        """Add a voice's samples for this block; True once it has finished."""
+    def _render_voice(self, voice: _Voice, into: Samples, block: _Block) -> VoiceEvent | None:
+        """Add a voice's samples for this block; its end event once it has finished."""
         offset = max(voice.start_frame - block.frame, 0)
         samples = voice.source.read(block.frames - offset)
         count = len(samples)
@@ -449,13 +504,12 @@ class Mixer:
             fade_end = voice.fade_start + stop.fade_frames
             if fade_end <= block.end:
                 into[offset : offset + count] += segment
-                block.note(VoiceChange.STOP, voice, fade_end)
-                return True
+                return block.note(VoiceChange.STOP, voice, fade_end)
         into[offset : offset + count] += segment
         if count < block.frames - offset:
-            block.note(VoiceChange.END, voice, block.frame + offset + count)
-            return True
-        return False
+            change = VoiceChange.DRY if voice.source.ran_dry else VoiceChange.END
+            return block.note(change, voice, block.frame + offset + count)
+        return None
 
 
 def _route(out: Samples, mix: Samples, channels: tuple[int, ...]) -> None:

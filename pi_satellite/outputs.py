@@ -8,7 +8,8 @@ That pair is all the mixer needs to place sound on exact frames.
   callback timestamps, plus the device's configured latency.
 - `null`: no sound at all, paced in real time by the monotonic clock, so frame `f` is
   "heard" at exactly `start + f / rate + latency`. It can record every start and stop
-  as JSON lines: the truth tests and benchmarks compare satellites by.
+  as JSON lines, and keep the last seconds of what it rendered in memory: the truth
+  tests and benchmarks compare satellites by.
 - `wav`: paced in real time exactly like `null`, writing every block it renders to a
   16-bit WAV file (header finalised on close).
 """
@@ -22,6 +23,7 @@ import threading
 import time
 import wave
 from abc import ABC, abstractmethod
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import IO, Any, Final, Protocol
@@ -89,6 +91,45 @@ class PlaybackRecord:
         return line
 
 
+@dataclass(frozen=True, slots=True)
+class KeptPcm:
+    """Rendered samples a null output kept: `samples[i]` is device frame `first_frame + i`."""
+
+    first_frame: int
+    samples: Samples
+
+
+class _RenderedTail:
+    """The last blocks a device rendered, at least `limit` frames of them (any thread).
+
+    Blocks are kept by reference: a mixer never writes to a block it handed out.
+    """
+
+    def __init__(self, limit: int, channels: int) -> None:
+        self._limit = limit
+        self._channels = channels
+        self._blocks: deque[Samples] = deque()
+        self._held = 0
+        self._written = 0
+        self._lock = threading.Lock()
+
+    def add(self, block: Samples) -> None:
+        with self._lock:
+            self._blocks.append(block)
+            self._held += len(block)
+            self._written += len(block)
+            while self._held - len(self._blocks[0]) >= self._limit:
+                self._held -= len(self._blocks.popleft())
+
+    def snapshot(self) -> KeptPcm:
+        with self._lock:
+            blocks = list(self._blocks)
+            first = self._written - self._held
+        if not blocks:
+            return KeptPcm(first, np.zeros((0, self._channels), dtype=np.float32))
+        return KeptPcm(first, np.concatenate(blocks))
+
+
 class Output(ABC):
     """One sound device, rendering its mixer's blocks from its own thread."""
 
@@ -114,6 +155,10 @@ class Output(ABC):
 
     def record(self, record: PlaybackRecord) -> None:  # noqa: B027 - an optional hook
         """Note a start or stop; only the null output keeps such a record."""
+
+    def kept(self) -> KeptPcm | None:
+        """What was rendered lately; only a null output asked to (`keep_s`) keeps it."""
+        return None
 
 
 class _Pacer:
@@ -247,10 +292,12 @@ class NullOutput(_PacedOutput):
     """No sound; real-time pacing, and a JSON-lines record of every start and stop.
 
     The record is written from the asyncio thread (`record`), never from the rendering
-    thread, and each line is flushed at once so other processes can follow it.
+    thread, and each line is flushed at once so other processes can follow it. With
+    `keep_s` set it also keeps the last `keep_s` seconds of rendered samples (`kept`).
     """
 
     _file: IO[str] | None = None
+    _tail: _RenderedTail | None = None
 
     def frame_mono_us(self, frame: int) -> int:
         """The monotonic time (µs) at which a frame of this output is "heard"."""
@@ -265,7 +312,13 @@ class NullOutput(_PacedOutput):
         self._file.write(json.dumps(line, separators=(",", ":")) + "\n")
         self._file.flush()
 
+    def kept(self) -> KeptPcm | None:
+        return self._tail.snapshot() if self._tail is not None else None
+
     def _open(self) -> None:
+        if self.device.keep_s:
+            limit = round(self.device.keep_s * self._rate)
+            self._tail = _RenderedTail(limit, self.device.channels)
         path = self.device.path
         if path is None:
             return
@@ -276,7 +329,9 @@ class NullOutput(_PacedOutput):
             raise OutputError(f"cannot open the play record {path}: {err}") from err
 
     def _write(self, block: Samples) -> None:
-        """The null output plays nothing."""
+        """The null output plays nothing; it may keep the block."""
+        if self._tail is not None:
+            self._tail.add(block)
 
     def _close(self) -> None:
         if self._file is not None:

@@ -8,12 +8,16 @@ stops) returns to the asyncio thread, which writes play records and calls `on_st
 
 A play or stream on several outputs becomes one voice per output, so each output can be
 stopped on its own. Playing a cue that already plays starts another voice: both play.
+A stream ducks lower buses by its own priority. When it runs dry before its end (its
+source failed, or the link is gone), it fades out where its sound stops and its fallback
+cue, if it names a loaded one, starts on that frame of each output.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
@@ -25,6 +29,7 @@ from .decode import OPUS_PACKET_FRAMES, OPUS_RATE, OpusPacketDecoder
 from .engine import (
     AMBIENT_BUS,
     CueSource,
+    Fallback,
     Mixer,
     Route,
     Samples,
@@ -36,8 +41,10 @@ from .engine import (
     fade_frames,
     frames_of_ms,
 )
-from .outputs import Output, PlaybackRecord, open_output
+from .outputs import KeptPcm, Output, PlaybackRecord, open_output
 from .streams import JitterBuffer, StreamReader
+
+_LOGGER = logging.getLogger(__name__)
 
 StartedCallback = Callable[[link.Started], None]
 VenueMapping = Callable[[int], int]
@@ -47,15 +54,20 @@ _STREAM_FADE_MS = 2.5
 """Fade at the edges of a stream's gaps."""
 _STREAM_TOLERANCE_MS = 2.0
 """How far a stream packet may sit from where the previous one ended and still join it."""
+_STREAM_GRACE_MS = 250
+"""How long a stream may starve, nothing buffered, before it counts as run dry."""
 _REPLACED_STREAM_FADE_MS = 20
 _MAX_STATUS_CUES = 256
 _MAX_STATUS_STREAMS = 64
 _MAX_BUFFER_MS = 0xFFFF
 _EVENT_NAMES = {link.StartKind.CUE: "cue", link.StartKind.STREAM: "stream"}
-_END_REASONS = {
+_STARTS = (VoiceChange.START, VoiceChange.FALLBACK)
+_REASONS = {
     VoiceChange.END: "ended",
     VoiceChange.STOP: "stopped",
     VoiceChange.CANCEL: "cancelled",
+    VoiceChange.DRY: "ran dry",
+    VoiceChange.FALLBACK: "fallback",
 }
 
 
@@ -88,17 +100,25 @@ class _Cue:
 class _Device:
     output: Output
     mixer: Mixer
+    channels: dict[int, tuple[int, ...]]
+    """The device channels of each logical output it serves."""
 
 
 @dataclass(slots=True, eq=False)
 class _Stream:
-    """One stream's buffers and readers (one of each per output) and its voices still on."""
+    """One stream's buffers and readers (one of each per output) and its voices still on.
+
+    `fallback` is the serial its fallback cue's voices share, None without one.
+    """
 
     start_us: int
     serial: int
+    fallback_cue: int
+    fallback: int | None
     buffers: list[JitterBuffer] = field(default_factory=list)
     readers: list[StreamReader] = field(default_factory=list)
     voices: int = 0
+    ran_dry: bool = False
 
     @property
     def underruns(self) -> int:
@@ -157,7 +177,7 @@ class Player:
                 on_events=self._forwarder(output),
                 on_command=output.wake,
             )
-            entry = _Device(output, mixer)
+            entry = _Device(output, mixer, {route.output: route.channels for route in routes})
             self._devices.append(entry)
             self._routes.update({o.index: entry for o in outputs})
 
@@ -258,9 +278,16 @@ class Player:
 
         self._stop(select, message.at_us, message.fade_ms)
 
-    def stop_all(self, fade_ms: int = 0, keep_ambient: bool = False) -> None:
-        """Fade out every cue and stream now, or all but the ambient bus."""
-        self._stop(lambda tag: not (keep_ambient and tag.bus == AMBIENT_BUS), 0, fade_ms)
+    def stop_all(
+        self, fade_ms: int = 0, *, keep_ambient: bool = False, keep_streams: bool = False
+    ) -> None:
+        """Fade out every cue and stream now, or spare the ambient bus, or the streams."""
+
+        def select(tag: VoiceTag) -> bool:
+            spared = keep_streams and tag.kind is link.StartKind.STREAM
+            return not (spared or (keep_ambient and tag.bus == AMBIENT_BUS))
+
+        self._stop(select, 0, fade_ms)
 
     def set_volume(self, message: link.Volume) -> None:
         """Set an output's volume and mute, or the master's (output 255)."""
@@ -343,16 +370,20 @@ class Player:
         if old is not None:
             self._stop(_of_stream(old.serial), 0, _REPLACED_STREAM_FADE_MS)
             self._retire(old)
-        stream = _Stream(start_us=message.start_us, serial=next(self._serials))
+        fallback = self._cues.get(message.fallback_cue) if message.fallback_cue else None
+        stream = _Stream(
+            start_us=message.start_us,
+            serial=next(self._serials),
+            fallback_cue=message.fallback_cue,
+            fallback=next(self._serials) if fallback is not None else None,
+        )
         self._streams[message.stream_id] = stream
         packet_frames = OPUS_PACKET_FRAMES * self._rate // OPUS_RATE
         tolerance = frames_of_ms(_STREAM_TOLERANCE_MS, self._rate)
-        priority = max(
-            (c.entry.priority for c in self._cues.values() if c.entry.bus == message.bus), default=0
-        )
+        grace = frames_of_ms(_STREAM_GRACE_MS, self._rate)
         for output in self._targets(message.output_mask):
             mixer = self._routes[output].mixer
-            buffer = JitterBuffer(packet_frames=packet_frames, tolerance=tolerance)
+            buffer = JitterBuffer(packet_frames=packet_frames, tolerance=tolerance, grace=grace)
             reader = StreamReader(
                 buffer,
                 OpusPacketDecoder(self._rate, message.channels),
@@ -376,8 +407,9 @@ class Player:
                 tag,
                 reader,
                 gain=message.gain_permille / link.UNITY_GAIN_PERMILLE,
-                priority=priority,
+                priority=message.priority,
                 at_local_us=to_local(message.start_us),
+                fallback=_fallback(fallback, stream.fallback, output),
             )
         if stream.voices:
             self._awaiting[stream.serial] = stream.voices
@@ -403,6 +435,12 @@ class Player:
         for buffer in stream.buffers:
             buffer.close(end)
         self._stop(_of_stream(stream.serial), message.at_us, message.fade_ms)
+
+    def abandon_streams(self) -> None:
+        """Home Assistant is gone: each stream plays what it holds, then runs dry."""
+        for stream in self._streams.values():
+            for buffer in stream.buffers:
+                buffer.abandon()
 
     def _frames_between(self, start_us: int, at_us: int) -> int:
         return ((at_us - start_us) * self._rate + _US // 2) // _US
@@ -436,6 +474,14 @@ class Player:
             + sum(s.late_frames for s in self._streams.values()),
         )
 
+    def kept(self, output: int) -> KeptPcm | None:
+        """What an output's null device kept of its rendering, on that output's channels."""
+        device = self._routes.get(output)
+        kept = device.output.kept() if device is not None else None
+        if device is None or kept is None:
+            return None
+        return KeptPcm(kept.first_frame, kept.samples[:, device.channels[output]])
+
     # --- what the mixers report -----------------------------------------------------
 
     def _forwarder(self, output: Output) -> Callable[[list[VoiceEvent]], None]:
@@ -453,7 +499,7 @@ class Player:
         for event in events:
             tag = event.tag
             actual_us = self._to_venue(event.local_us) if self._to_venue is not None else None
-            started = event.change is VoiceChange.START
+            started = event.change in _STARTS
             output.record(
                 PlaybackRecord(
                     event=f"{_EVENT_NAMES[tag.kind]}_{'start' if started else 'stop'}",
@@ -465,7 +511,7 @@ class Player:
                     local_us=event.local_us,
                     scheduled_us=tag.scheduled_us,
                     actual_us=actual_us,
-                    reason=None if started else _END_REASONS[event.change],
+                    reason=_REASONS.get(event.change),
                 )
             )
             if started:
@@ -490,10 +536,33 @@ class Player:
                 del self._awaiting[tag.serial]
         stream = self._streams.get(tag.ref_id)
         if tag.kind is link.StartKind.STREAM and stream is not None and stream.serial == tag.serial:
+            if change is VoiceChange.DRY and not stream.ran_dry:
+                self._ran_dry(tag.ref_id, stream)
             stream.voices -= 1
             if not stream.voices:
                 del self._streams[tag.ref_id]
                 self._retire(stream)
+
+    def _ran_dry(self, stream_id: int, stream: _Stream) -> None:
+        """Note once that a stream ran dry; its fallback's first start will be reported."""
+        stream.ran_dry = True
+        if stream.fallback is not None:
+            self._awaiting[stream.fallback] = 1
+            then = f"fallback cue {stream.fallback_cue} plays from there"
+        elif stream.fallback_cue:
+            then = f"its fallback cue {stream.fallback_cue} is not loaded"
+        else:
+            then = "it names no fallback cue"
+        _LOGGER.warning("Stream %d ran dry before its end and faded out; %s", stream_id, then)
+
+
+def _fallback(cue: _Cue | None, serial: int | None, output: int) -> Fallback | None:
+    """The fallback cue's voice on one output, taking over where its stream runs dry."""
+    if cue is None or serial is None:
+        return None
+    entry = cue.entry
+    tag = VoiceTag(link.StartKind.CUE, entry.cue_id, 0, serial, output, entry.bus, None, entry.loop)
+    return Fallback(tag, CueSource(cue.pcm, loop=entry.loop), entry.gain, entry.priority)
 
 
 def _of_stream(serial: int) -> VoiceFilter:

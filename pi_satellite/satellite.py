@@ -103,10 +103,14 @@ class Satellite:
                 self._fall_back()
 
     def _fall_back(self) -> None:
-        """Home Assistant went away: keep ambient loops (if configured), fade the rest."""
+        """Home Assistant went away: keep ambient loops (if configured), fade the other
+        cues; streams play what they hold, then fade out and hand over to their fallback."""
         _LOGGER.info("Home Assistant disconnected; local fallback is active")
+        self.player.abandon_streams()
         self.player.stop_all(
-            fade_ms=FALLBACK_FADE_MS, keep_ambient=self.config.fallback.keep_ambient
+            fade_ms=FALLBACK_FADE_MS,
+            keep_ambient=self.config.fallback.keep_ambient,
+            keep_streams=True,
         )
 
     def _send_soon(self, message: link.Message) -> None:

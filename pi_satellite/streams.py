@@ -6,6 +6,11 @@ stream plays by position once its first frame is placed, like a cue. Packets may
 out of order or not at all: the buffer orders them, drops those whose moment has passed
 (counted as late) and the reader fills a missing packet with silence (counted as an
 underrun), fading the sound out before the gap and in after it so the gap never clicks.
+
+A stream runs dry when no packet is buffered for a grace of continuous underrun before
+its STREAM_END came (its source failed, or the link is stalling), or as soon as the
+buffer empties once the link is gone: it fades out where its sound stops and ends, and
+its voice reports that it ran dry so a fallback can take over on that frame.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import heapq
 import logging
 import threading
 from dataclasses import dataclass
+from enum import Enum
 from typing import Final, Protocol
 
 import numpy as np
@@ -34,6 +40,15 @@ class PacketDecoder(Protocol):
         """One packet's samples, shape (frames, 2)."""
 
 
+class Ending(Enum):
+    """Why a stream's timeline ends."""
+
+    END = "end"
+    """Its STREAM_END came: the sound ends where it said, or when the buffer empties."""
+    DRY = "dry"
+    """Its packets stopped coming before its STREAM_END."""
+
+
 @dataclass(frozen=True, slots=True)
 class Packet:
     """An encoded packet and where its first sample belongs on the stream's timeline."""
@@ -42,26 +57,44 @@ class Packet:
     payload: bytes
 
 
+@dataclass(frozen=True, slots=True)
+class Gap:
+    """Frames of silence on the timeline: `missing` when a packet could still have been
+    there (an underrun), not when the stream was ended and holds nothing more."""
+
+    frames: int
+    missing: bool
+
+
 class JitterBuffer:
     """One stream's packets, ordered by timeline offset (frames from the stream's start).
 
     Packets arrive on the asyncio thread and leave on the rendering thread, so every
     method holds a lock. The horizon is how far the reader has committed: a packet that
     would end before it can no longer play. A packet starting up to `tolerance` frames
-    from the reader's position joins the sound before it seamlessly.
+    from the reader's position joins the sound before it seamlessly. Before it is closed,
+    `grace` frames of underrun in a row with nothing buffered make the stream run dry.
     """
 
     def __init__(
-        self, *, packet_frames: int, tolerance: int, capacity: int = DEFAULT_CAPACITY
+        self,
+        *,
+        packet_frames: int,
+        tolerance: int,
+        grace: int,
+        capacity: int = DEFAULT_CAPACITY,
     ) -> None:
         self._packet_frames = packet_frames
         self._tolerance = tolerance
+        self._grace = grace
         self._capacity = capacity
         self._heap: list[tuple[int, int, bytes]] = []
         self._arrivals = 0
         self._horizon = 0
         self._end: int | None = None
         self._closed = False
+        self._abandoned = False
+        self._quiet_since: int | None = None
         self._lock = threading.Lock()
         self.late_frames = 0
         """Packets dropped because their moment had passed (or the buffer was full)."""
@@ -82,31 +115,45 @@ class JitterBuffer:
             self._closed = True
             self._end = end
 
-    def next_due(self, cursor: int) -> Packet | int | None:
-        """What plays from `cursor`: a packet, a number of frames of silence, or None (end).
+    def abandon(self) -> None:
+        """No packets follow, yet the stream was not ended: it runs dry once it empties."""
+        with self._lock:
+            self._abandoned = True
 
-        Silence lasts until the next buffered packet, at most one packet's length. Stale
-        packets met on the way are dropped and counted as late.
+    def next_due(self, cursor: int) -> Packet | Gap | Ending:
+        """What plays from `cursor`: a packet, a gap of silence, or the end.
+
+        Silence lasts until the next buffered packet, at most one packet's length, and
+        stops where the grace runs out. Stale packets met on the way are dropped and
+        counted as late.
         """
         with self._lock:
             if self._end is not None and cursor >= self._end:
-                return None
+                return Ending.END
             while self._heap and self._heap[0][0] + self._packet_frames <= cursor:
                 heapq.heappop(self._heap)
                 self.late_frames += 1
             if self._heap and self._heap[0][0] <= cursor + self._tolerance:
                 offset, _, payload = heapq.heappop(self._heap)
                 self._horizon = max(cursor, offset + self._packet_frames)
+                self._quiet_since = None
                 return Packet(offset, payload)
             if self._closed and self._end is None and not self._heap:
-                return None
+                return Ending.END
+            if self._quiet_since is None:
+                self._quiet_since = cursor
             gap = self._packet_frames
+            if not (self._closed or self._heap):
+                dry_at = cursor if self._abandoned else self._quiet_since + self._grace
+                if cursor >= dry_at:
+                    return Ending.DRY
+                gap = min(gap, dry_at - cursor)
             if self._heap:
                 gap = min(gap, self._heap[0][0] - cursor)
             if self._end is not None:
                 gap = min(gap, self._end - cursor)
             self._horizon = cursor + gap
-            return gap
+            return Gap(gap, missing=not self._closed or bool(self._heap))
 
     @property
     def end(self) -> int | None:
@@ -146,8 +193,10 @@ class StreamReader:
         self._cursor = 0
         self._after_gap = False
         self._ended = False
+        self.ran_dry = False
+        """Whether the stream ended by running dry (see `Ending.DRY`)."""
         self.underruns = 0
-        """Packets that were missing when their turn came, played as silence."""
+        """Packets that were missing (or undecodable) when their turn came, played as silence."""
 
     def read(self, frames: int) -> Samples:
         """The next samples; fewer than asked once the stream has ended."""
@@ -158,19 +207,22 @@ class StreamReader:
 
     def _fill(self) -> None:
         due = self._buffer.next_due(self._cursor)
-        if due is None:
+        if isinstance(due, Ending):
+            if due is Ending.DRY:
+                self._fade_out()
+                self.ran_dry = True
             self._ended = True
         elif isinstance(due, Packet):
             self._play(due)
         else:
-            self._silence(due)
+            self._silence(due.frames, missing=due.missing)
 
     def _play(self, packet: Packet) -> None:
         try:
             pcm = self._decoder.decode(packet.payload)
         except StreamDecodeError as err:
             _LOGGER.warning("stream packet at frame %d played as silence: %s", packet.offset, err)
-            self._silence(self._buffer.packet_frames)
+            self._silence(self._buffer.packet_frames, missing=True)
             return
         late = self._cursor - packet.offset
         if late > self._tolerance:
@@ -184,14 +236,18 @@ class StreamReader:
         self._after_gap = False
         self._append(pcm)
 
-    def _silence(self, frames: int) -> None:
-        self.underruns += 1
+    def _silence(self, frames: int, *, missing: bool) -> None:
+        self.underruns += missing
+        self._fade_out()
+        self._append(np.zeros((frames, 2), dtype=np.float32))
+
+    def _fade_out(self) -> None:
+        """Fade the sound not yet handed over down to nothing at its end (once per gap)."""
         if not self._after_gap:
             ramp = min(self._fade, len(self._pending))
             tail = self._pending[len(self._pending) - ramp :]
             tail *= np.linspace(1.0, 0.0, ramp, dtype=np.float32)[:, np.newaxis]
         self._after_gap = True
-        self._append(np.zeros((frames, 2), dtype=np.float32))
 
     def _append(self, pcm: Samples) -> None:
         self._pending = np.concatenate([self._pending, pcm])

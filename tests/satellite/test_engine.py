@@ -9,6 +9,7 @@ from pi_satellite.engine import (
     CLIP_THRESHOLD,
     DUCK_GAIN,
     CueSource,
+    Fallback,
     GainRamp,
     Mixer,
     Route,
@@ -352,3 +353,71 @@ def test_an_idle_mixer_hands_out_silence_and_says_so() -> None:
     assert not mixer.idle(), "a queued command is work"
     render(mixer, 480)
     assert mixer.idle()
+
+
+class DrySource:
+    """A stream-like source that runs dry after `frames` frames of its samples."""
+
+    def __init__(self, pcm: Samples) -> None:
+        self._cue = CueSource(pcm, loop=False)
+        self.ran_dry = False
+
+    def read(self, frames: int) -> Samples:
+        samples = self._cue.read(frames)
+        self.ran_dry = len(samples) < frames
+        return samples
+
+
+def test_a_voice_that_runs_dry_hands_over_to_its_fallback_on_the_same_frame() -> None:
+    events: list[VoiceEvent] = []
+    mixer = make_mixer(events=events)
+    stream_tag = tag(1, bus="announce", serial=1)
+    fallback_tag = tag(9, bus="fx", serial=2)
+    mixer.add(
+        stream_tag,
+        DrySource(constant(0.5, 1000)),
+        gain=1.0,
+        priority=255,
+        at_local_us=local_at(100),
+        fallback=Fallback(fallback_tag, CueSource(constant(0.25, 700), loop=False), 0.8, 10),
+    )
+    out = render(mixer, 2400)
+    np.testing.assert_array_equal(out[:100], 0.0)
+    np.testing.assert_array_equal(out[100:1100], 0.5)
+    np.testing.assert_allclose(out[1100:1800], 0.2)
+    np.testing.assert_array_equal(out[1800:], 0.0)
+    assert [(e.change, e.tag.ref_id, e.frame) for e in events] == [
+        (VoiceChange.START, 1, 100),
+        (VoiceChange.DRY, 1, 1100),
+        (VoiceChange.FALLBACK, 9, 1100),
+        (VoiceChange.END, 9, 1800),
+    ]
+    assert events[2].local_us == local_at(1100)
+
+
+def test_a_voice_that_ends_or_is_stopped_does_not_hand_over() -> None:
+    events: list[VoiceEvent] = []
+    mixer = make_mixer(events=events)
+    fallback = Fallback(tag(9, serial=3), CueSource(constant(0.25, 700), loop=False), 1.0, 0)
+    mixer.add(
+        tag(1, serial=1),
+        CueSource(constant(0.5, 300), loop=False),
+        gain=1.0,
+        priority=0,
+        at_local_us=None,
+        fallback=fallback,
+    )
+    mixer.add(
+        tag(2, serial=2),
+        DrySource(constant(0.5, 2000)),
+        gain=1.0,
+        priority=0,
+        at_local_us=None,
+        fallback=fallback,
+    )
+    mixer.stop(lambda t: t.ref_id == 2, at_local_us=local_at(1900), fade_ms=10)
+    render(mixer, 4800)
+    changes = [(e.change, e.tag.ref_id) for e in events]
+    assert (VoiceChange.END, 1) in changes
+    assert (VoiceChange.DRY, 2) in changes, "it ran dry inside its stop's fade"
+    assert all(ref_id != 9 for _, ref_id in changes)

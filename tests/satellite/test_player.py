@@ -22,6 +22,8 @@ RATE = 48000
 FRAME_US = 1_000_000 / RATE
 LEAD_US = 150_000
 """How far ahead the tests schedule, like Home Assistant's lead (generous for busy machines)."""
+KEEP_S = 10.0
+"""Seconds of rendered sound the null output keeps, for the tests that check samples."""
 
 BOOM = link.CueEntry(1, b"\x01" * 32, "boom", 1.0, False, "fx", 50)
 WIND = link.CueEntry(2, b"\x02" * 32, "wind", 0.5, True, "ambient", 0)
@@ -36,7 +38,11 @@ def satellite_config(tmp_path: Path) -> SatelliteConfig:
         name="crypt",
         state_dir=tmp_path,
         cache=CacheConfig(tmp_path / "cache"),
-        devices=(DeviceConfig("card", "null", latency_us=2000, path=tmp_path / "null.jsonl"),),
+        devices=(
+            DeviceConfig(
+                "card", "null", latency_us=2000, path=tmp_path / "null.jsonl", keep_s=KEEP_S
+            ),
+        ),
         outputs=(
             OutputConfig(0, "hall", "card", "left"),
             OutputConfig(1, "crypt", "card", "right"),

@@ -12,6 +12,7 @@ RATE = 48000
 BLOCK = 240
 TOLERANCE = 96
 FADE = 120
+GRACE = 12000
 
 Packets = list[tuple[int, bytes]]
 
@@ -36,7 +37,9 @@ def encode(pcm: Samples) -> Packets:
 
 
 def stream(capacity: int = 1500) -> tuple[JitterBuffer, StreamReader]:
-    buffer = JitterBuffer(packet_frames=OPUS_PACKET_FRAMES, tolerance=TOLERANCE, capacity=capacity)
+    buffer = JitterBuffer(
+        packet_frames=OPUS_PACKET_FRAMES, tolerance=TOLERANCE, grace=GRACE, capacity=capacity
+    )
     reader = StreamReader(buffer, OpusPacketDecoder(RATE), fade=FADE, tolerance=TOLERANCE)
     return buffer, reader
 
@@ -165,3 +168,62 @@ def test_buffered_frames_reach_to_the_last_packet_and_capacity_is_enforced() -> 
     assert buffer.late_frames == 1
     reader.read(BLOCK)
     assert buffer.buffered_frames() == packets[4][0] - packets[0][0]
+
+
+def test_a_stream_whose_packets_stop_fades_then_runs_dry_after_the_grace() -> None:
+    packets = encode(sine(1.0))
+    kept = 20
+    buffer, reader = stream()
+    for packet in packets[:kept]:
+        buffer.push(*packet)
+    out = read_all(reader)
+    stop = packets[kept - 1][0] + OPUS_PACKET_FRAMES
+    assert reader.ran_dry
+    assert len(out) == stop + GRACE, "silence for exactly the grace, then the end"
+    np.testing.assert_array_equal(out[: stop - FADE], decoded_in_order(packets)[: stop - FADE])
+    assert np.all(out[stop:] == 0.0)
+    assert np.max(np.abs(np.diff(out, axis=0))) < 0.05, "faded out, no click"
+    assert reader.underruns == -(-GRACE // OPUS_PACKET_FRAMES)
+
+
+def test_a_packet_arriving_within_the_grace_carries_on() -> None:
+    packets = encode(sine(1.0))
+    buffer, reader = stream()
+    for packet in packets[:10]:
+        buffer.push(*packet)
+    first = reader.read(packets[9][0] + OPUS_PACKET_FRAMES + GRACE // 2)
+    for packet in packets[10 + GRACE // 2 // OPUS_PACKET_FRAMES + 1 :]:
+        buffer.push(*packet)
+    buffer.close(None)
+    rest = read_all(reader)
+    assert not reader.ran_dry
+    assert len(first) + len(rest) == len(decoded_in_order(packets))
+
+
+def test_an_abandoned_stream_plays_what_it_holds_and_fades_out_at_its_end() -> None:
+    packets = encode(sine(1.0))
+    buffer, reader = stream()
+    for packet in packets[:15]:
+        buffer.push(*packet)
+    buffer.abandon()
+    out = read_all(reader)
+    stop = packets[14][0] + OPUS_PACKET_FRAMES
+    assert reader.ran_dry
+    assert len(out) == stop, "it ends where its sound stops, with no grace to wait for"
+    np.testing.assert_array_equal(out[: stop - FADE], decoded_in_order(packets)[: stop - FADE])
+    np.testing.assert_allclose(out[-1], 0.0, atol=1e-6)
+    assert np.max(np.abs(np.diff(out, axis=0))) < 0.05, "faded out, no click"
+    assert reader.underruns == 0
+
+
+def test_a_stream_that_was_ended_never_runs_dry() -> None:
+    packets = encode(sine(0.4))
+    for end in (None, packets[-1][0] + OPUS_PACKET_FRAMES + 2 * GRACE):
+        buffer, reader = stream()
+        for packet in packets[:8]:
+            buffer.push(*packet)
+        buffer.close(end)
+        buffer.abandon()
+        out = read_all(reader)
+        assert not reader.ran_dry
+        assert len(out) == (packets[7][0] + OPUS_PACKET_FRAMES if end is None else end)
