@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from . import link
 from .clock import LocalClock
 from .config import SatelliteConfig
-from .decode import OPUS_PACKET_FRAMES, OPUS_RATE, OpusPacketDecoder
+from .decode import OpusPacketDecoder
 from .engine import (
     AMBIENT_BUS,
     CueSource,
@@ -41,6 +41,7 @@ from .engine import (
     fade_frames,
     frames_of_ms,
 )
+from .link.opus import OPUS_PACKET_FRAMES, OPUS_RATE
 from .outputs import KeptPcm, Output, PlaybackRecord, open_output
 from .streams import JitterBuffer, StreamReader
 

@@ -403,14 +403,15 @@ class AudioStream:
             device = lane.target.device
             await device.link.send(link.StreamEnd(lane.stream_id, end_us, 50))
             if self.options.fallback_cue:
+                # As the satellite's own fallback does: the cue's table gain, loop and bus.
                 await device.link.send(
                     link.Play(
                         self.options.fallback_cue,
                         device.link.next_seq(),
                         end_us,
                         lane.target.output_mask,
-                        self.options.gain_permille,
-                        link.PlayFlags.NO_LOOP,
+                        link.UNITY_GAIN_PERMILLE,
+                        link.PlayFlags.NONE,
                     )
                 )
         self._finish()

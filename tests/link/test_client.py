@@ -15,8 +15,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from custom_components.maze_manager import link
-from custom_components.maze_manager.link.client import (
+from pi_satellite import link
+from pi_satellite.link.client import (
     Asset,
     Preload,
     SatelliteAddress,

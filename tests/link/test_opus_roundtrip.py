@@ -21,7 +21,8 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from pi_satellite.decode import OpusEncoder, OpusPacketDecoder
+from pi_satellite.decode import OpusPacketDecoder
+from pi_satellite.link.opus import OpusEncoder
 
 RATE = 48000
 EDGE = RATE // 10

@@ -11,14 +11,13 @@ import pytest
 from av.audio.stream import AudioStream
 
 from pi_satellite.decode import (
-    OPUS_PACKET_FRAMES,
     AssetDecodeError,
-    OpusEncoder,
     OpusPacketDecoder,
     StreamDecodeError,
     decode_asset,
 )
 from pi_satellite.engine import Samples
+from pi_satellite.link.opus import OPUS_PACKET_FRAMES, OpusEncoder
 
 RATE = 48000
 SOURCE_RATE = 44100

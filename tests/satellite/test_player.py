@@ -15,7 +15,7 @@ import pytest
 from pi_satellite import link
 from pi_satellite.clock import MonotonicClock, monotonic_us
 from pi_satellite.config import CacheConfig, DeviceConfig, OutputConfig, SatelliteConfig
-from pi_satellite.decode import OpusEncoder
+from pi_satellite.link.opus import OpusEncoder
 from pi_satellite.player import Player, PlayerError
 
 RATE = 48000

@@ -11,8 +11,9 @@ import pytest
 
 from pi_satellite import link
 from pi_satellite.clock import monotonic_us
-from pi_satellite.decode import OpusEncoder, OpusPacketDecoder
+from pi_satellite.decode import OpusPacketDecoder
 from pi_satellite.engine import DUCK_GAIN, Samples
+from pi_satellite.link.opus import OpusEncoder
 from pi_satellite.outputs import KeptPcm
 from pi_satellite.player import Player
 from tests.satellite.test_player import LEAD_US, RATE, events, identity, running, until

@@ -14,8 +14,9 @@ import pytest
 
 from pi_satellite import link
 from pi_satellite.config import SatelliteConfig, parse_config
-from pi_satellite.decode import OpusEncoder, OpusPacketDecoder, decode_asset
+from pi_satellite.decode import OpusPacketDecoder, decode_asset
 from pi_satellite.engine import Samples
+from pi_satellite.link.opus import OpusEncoder
 from pi_satellite.satellite import Satellite
 from tests.satellite.controller import Controller, venue_now_us
 from tests.satellite_harness import KEY, records, satellite_settings, tone_wav

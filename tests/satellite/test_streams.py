@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from pi_satellite.decode import OPUS_PACKET_FRAMES, OpusEncoder, OpusPacketDecoder
+from pi_satellite.decode import OpusPacketDecoder
 from pi_satellite.engine import Samples
+from pi_satellite.link.opus import OPUS_PACKET_FRAMES, OpusEncoder
 from pi_satellite.streams import JitterBuffer, StreamReader
 
 RATE = 48000
