@@ -232,7 +232,14 @@ def _streamable_id(hass: HomeAssistant, media_id: str) -> str:
     if media_source.is_media_source_id(media_id) or media_id.startswith(("http://", "https://")):
         return media_id
     if media_id.startswith("/"):
-        return async_process_play_media_url(hass, media_id)
+        try:
+            return async_process_play_media_url(hass, media_id)
+        except HomeAssistantError as err:  # Home Assistant knows no URL of its own
+            raise HomeAssistantError(
+                translation_domain=DOMAIN,
+                translation_key="sound_unavailable",
+                translation_placeholders={"sound": media_id, "reason": str(err)},
+            ) from err
     raise ServiceValidationError(
         translation_domain=DOMAIN,
         translation_key="media_not_playable",
@@ -257,7 +264,6 @@ class SatelliteSpeaker(SatelliteEntity, RestoreEntity, MediaPlayerEntity):
         | MediaPlayerEntityFeature.VOLUME_MUTE
         | MediaPlayerEntityFeature.GROUPING
     )
-    _attr_media_content_type = MediaType.MUSIC
     _attr_translation_key = "output"
 
     def __init__(self, device: SatelliteDevice, output: OutputLayout) -> None:
@@ -304,6 +310,11 @@ class SatelliteSpeaker(SatelliteEntity, RestoreEntity, MediaPlayerEntity):
         """What the playing stream was asked to play."""
         stream = self._stream
         return _speakers(self.hass).media_ids.get(stream) if stream is not None else None
+
+    @property
+    def media_content_type(self) -> MediaType | None:
+        """Music while a stream plays (whatever it holds: a speaker plays sound)."""
+        return MediaType.MUSIC if self._stream is not None else None
 
     @property
     def media_title(self) -> str | None:

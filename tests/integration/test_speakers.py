@@ -19,7 +19,7 @@ from homeassistant.components.tts.const import DATA_COMPONENT as TTS_COMPONENT
 from homeassistant.const import ATTR_ENTITY_ID
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
-from homeassistant.helpers import entity_registry as er
+from homeassistant.helpers import area_registry as ar, entity_registry as er
 from homeassistant.setup import async_setup_component
 
 from custom_components.maze_manager.audio_manager import DATA_AUDIO
@@ -117,6 +117,32 @@ async def test_one_call_on_speakers_of_two_satellites_is_one_stream_in_sync(
     assert skew_us <= 1000
     for entity_id in (gate_left, gate_right, cellar_left):
         assert hass.states.get(entity_id).state == "playing"  # type: ignore[union-attr]
+
+
+async def test_play_media_on_an_area_plays_its_speakers_as_one_stream(
+    hass: HomeAssistant, maze: Maze
+) -> None:
+    await async_start_maze(maze, GATE, CELLAR)
+    crypt = ar.async_get(hass).async_get_area_by_name("Crypt")
+    assert crypt is not None  # the show's rooms are areas; both Cellar outputs play the Crypt
+
+    await hass.services.async_call(
+        "media_player",
+        "play_media",
+        {
+            "area_id": crypt.id,
+            "media_content_id": f"media-source://{DOMAIN}/ambience.wav",
+            "media_content_type": "music",
+        },
+        blocking=True,
+    )
+
+    (stream,) = hass.data[DATA_AUDIO].streams
+    assert [(lane.target.device.name, lane.target.output_mask) for lane in stream.lanes] == [
+        (CELLAR, 0b11)
+    ]
+    await wait_for(lambda: len(maze[CELLAR].records("stream_start")) == 2)
+    assert len(stream_ids(maze, CELLAR)) == 1
 
 
 async def test_playing_shows_title_duration_and_position_then_idle(
