@@ -20,7 +20,6 @@ import logging
 import weakref
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from homeassistant.components import media_source
@@ -45,8 +44,9 @@ from homeassistant.util.hass_dict import HassKey
 from . import link
 from .audio_manager import DATA_AUDIO
 from .audio_stream import AudioStream, StreamOptions, StreamTarget
-from .const import DEFAULT_SHOW_FOLDER, DOMAIN
+from .const import DOMAIN
 from .entity import SatelliteEntity
+from .media_source import library_folder
 from .runtime import SatelliteConfigEntry, loaded_venue
 from .satellites import MIN_LEAD_US, OutputLayout, SatelliteDevice
 
@@ -182,7 +182,7 @@ class Speakers:
             media_id,
             targets,
             options,
-            folder=_library_folder(self.hass),
+            folder=library_folder(self.hass),
             lead_us=self._lead_us([target.device for target in targets]),
             replace=not announce,
         )
@@ -216,14 +216,6 @@ def _speakers(hass: HomeAssistant) -> Speakers:
     if DATA_SPEAKERS not in hass.data:
         hass.data[DATA_SPEAKERS] = Speakers(hass)
     return hass.data[DATA_SPEAKERS]
-
-
-def _library_folder(hass: HomeAssistant) -> Path:
-    """Where relative sounds and `media-source://maze_manager/...` items are read from."""
-    venue = loaded_venue(hass)
-    if venue is not None:
-        return venue.show_folder
-    return Path(hass.config.path(DEFAULT_SHOW_FOLDER))
 
 
 def _streamable_id(hass: HomeAssistant, media_id: str) -> str:
