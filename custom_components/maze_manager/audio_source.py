@@ -111,14 +111,18 @@ async def _download(hass: HomeAssistant, url: str) -> Sound:
         ):
             if (response.content_length or 0) > MAX_SOUND_BYTES:
                 raise SoundUnavailable(f"{url} is larger than {MAX_SOUND_BYTES} bytes")
-            data = await response.content.read(MAX_SOUND_BYTES + 1)
+            data = bytearray()
+            async for chunk in response.content.iter_chunked(1 << 16):
+                data += chunk  # read(n) answers with what has arrived: read to the end
+                if len(data) > MAX_SOUND_BYTES:
+                    raise SoundUnavailable(f"{url} is larger than {MAX_SOUND_BYTES} bytes")
     except TimeoutError as err:
         raise SoundUnavailable(f"{url} did not answer within {FETCH_TIMEOUT_S:g} s") from err
     except aiohttp.ClientResponseError as err:
         raise SoundUnavailable(f"{url} answered {err.status} {err.message}") from err
     except (aiohttp.ClientError, OSError) as err:
         raise SoundUnavailable(f"{url} cannot be reached: {err}") from err
-    return Sound(_checked_size(data, url), url.rsplit("/", 1)[-1] or url)
+    return Sound(_checked_size(bytes(data), url), url.rsplit("/", 1)[-1] or url)
 
 
 async def _read_file(hass: HomeAssistant, path: Path) -> Sound:
