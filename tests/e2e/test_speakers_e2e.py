@@ -17,7 +17,7 @@ import pytest
 
 from tests.satellite_harness import records
 
-from .conftest import Processes, SatelliteProcess, wait_for
+from .harness import Processes, SatelliteProcess, wait_for
 from .venue_setup import (
     AMBIENT_WAV,
     MAX_SKEW_US,
