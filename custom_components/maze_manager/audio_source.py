@@ -111,7 +111,12 @@ async def _download(hass: HomeAssistant, url: str) -> Sound:
         ):
             if (response.content_length or 0) > MAX_SOUND_BYTES:
                 raise SoundUnavailable(f"{url} is larger than {MAX_SOUND_BYTES} bytes")
-            data = await response.content.read(MAX_SOUND_BYTES + 1)
+            body = bytearray()
+            async for chunk in response.content.iter_any():  # read(n) stops at one chunk
+                body += chunk
+                if len(body) > MAX_SOUND_BYTES:
+                    break
+            data = bytes(body)
     except TimeoutError as err:
         raise SoundUnavailable(f"{url} did not answer within {FETCH_TIMEOUT_S:g} s") from err
     except aiohttp.ClientResponseError as err:
