@@ -468,12 +468,12 @@ class AudioStream:
             if lane.lost:
                 continue
             if lane.dropped:
-                if not lane.queue and lane.target.device.link.connected:
+                if not lane.queue and lane.target.device.link.drained:
                     self.hass.async_create_background_task(
                         self._rejoin(lane), f"maze stream rejoin {lane.stream_id}", eager_start=True
                     )
                 continue
-            backlog = lane.backlog_us
+            backlog = lane.backlog_us + self._link_backlog_us(lane)
             if backlog > DROP_BACKLOG_US:
                 self._drop(lane)
             elif backlog > STEP_DOWN_BACKLOG_US:
@@ -488,6 +488,15 @@ class AudioStream:
             elif lane.step > 0 and now - lane.calm_since > STEP_UP_AFTER_S:
                 lane.step -= 1
                 lane.changed_at = lane.calm_since = now
+
+    def _link_backlog_us(self, lane: Lane) -> int:
+        """The sound the lane's link holds unacknowledged, at the lane's step.
+
+        Without it a lane would see only its own queue: the socket's buffers hold a second
+        of the top step before the queue grows, and the satellite runs dry first.
+        """
+        packet_bytes = self.bitrate(lane) * OPUS_PACKET_US // 8_000_000 + link.AUDIO_HEADER_BYTES
+        return lane.target.device.link.queued_bytes * OPUS_PACKET_US // packet_bytes
 
     def _drop(self, lane: Lane) -> None:
         """A lane a second behind: end its stream now; it rejoins once its link drains."""

@@ -276,8 +276,11 @@ class Maze:
         }
         return await self.start_satellite(name, port=old.port, inputs=inputs, fallback=fallback)
 
-    def add_satellite_entry(self, name: str) -> MockConfigEntry:
-        """The entry a user's flow creates for a satellite found by host and port."""
+    def add_satellite_entry(self, name: str, *, port: int | None = None) -> MockConfigEntry:
+        """The entry a user's flow creates for a satellite found by host and port.
+
+        `port` reaches it through something else listening on loopback (a proxy).
+        """
         running = self.satellites[name]
         entry = MockConfigEntry(
             domain=DOMAIN,
@@ -286,7 +289,7 @@ class Maze:
             data={
                 CONF_KIND: KIND_SATELLITE,
                 CONF_HOST: "127.0.0.1",
-                CONF_PORT: running.port,
+                CONF_PORT: port or running.port,
                 CONF_PAIRING_KEY: KEY_HEX,
                 CONF_FINGERPRINT: None,
                 CONF_SATELLITE_ID: running.satellite_id,

@@ -15,6 +15,9 @@ import contextlib
 import functools
 import hashlib
 import logging
+import socket as stdlib_socket
+import struct
+import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -41,6 +44,15 @@ from .messages import (
     TimeResponse,
 )
 
+if sys.platform == "linux":
+    import fcntl
+    import termios
+
+    _SIOCOUTQ: int | None = termios.TIOCOUTQ
+    """SIOCOUTQ has TIOCOUTQ's number: a TCP socket's unsent plus unacknowledged bytes."""
+else:
+    _SIOCOUTQ = None
+
 _LOGGER = logging.getLogger(__name__)
 
 PATH = "/maze-link"
@@ -54,6 +66,12 @@ CLOSE_TIMEOUT_S = 0.5
 """A dead link never answers a close: waiting long for it would only delay the reconnect."""
 PROBE_S = 0.2
 """How long a suspect link has to answer a ping before it is declared down."""
+DRAINED_BYTES = 2048
+"""A link holding no more than this unacknowledged counts as drained (a few frames)."""
+UNSENT_LOW_WATER = 16 * 1024
+"""Bytes the kernel may hold unsent for a link (TCP_NOTSENT_LOWAT). Without it the kernel's
+send buffer grows with the congestion window (hundreds of KB, seconds of a stream), so a
+slow link would never show in the write buffer that BULK_HIGH_WATER watches."""
 BACKOFF_S = (0.25, 0.5, 1.0, 2.0, 3.0)
 """Seconds between attempts; capped low because a satellite back from a reboot should
 play again within seconds, and one refused TCP connection every 3 s costs nothing."""
@@ -182,6 +200,7 @@ async def async_open(
                 max_msg_size=MAX_FRAME_BYTES,
                 autoping=False,  # pongs are seen by the receive loop: they prove the link
             )
+            _limit_unsent(socket)
             try:
                 hello = await async_handshake(socket, key, client_name)
             except BaseException:
@@ -311,6 +330,23 @@ class WebSocketHandler:
         except (ConnectionError, aiohttp.ClientError):
             return False
         return True
+
+    @property
+    def queued_bytes(self) -> int:
+        """Bytes written for the satellite that it has not acknowledged yet.
+
+        asyncio's write buffer plus the kernel's send queue (unsent, and sent but not
+        acknowledged by the satellite's TCP): what a slow link holds back, in time order.
+        """
+        socket = self._socket
+        if socket is None or socket.closed:
+            return 0
+        return _buffered(socket) + _unacknowledged(socket)
+
+    @property
+    def drained(self) -> bool:
+        """Whether the link is connected and holds (almost) nothing unacknowledged."""
+        return self.connected and self.queued_bytes <= DRAINED_BYTES
 
     async def send_bulk(self, message: Message) -> bool:
         """Send a stream frame or asset chunk once the socket's buffer has room.
@@ -458,6 +494,28 @@ class WebSocketHandler:
             if not await self.send_bulk(AssetChunk(asset.sha256, offset, chunk)):
                 return False
         return await self.send(AssetEnd(asset.sha256))
+
+
+def _limit_unsent(socket: aiohttp.ClientWebSocketResponse) -> None:
+    """Keep at most UNSENT_LOW_WATER bytes unsent in the kernel, where the OS allows it."""
+    option = getattr(stdlib_socket, "TCP_NOTSENT_LOWAT", None)
+    raw = socket.get_extra_info("socket")
+    if option is None or raw is None:
+        return
+    with contextlib.suppress(OSError):
+        raw.setsockopt(stdlib_socket.IPPROTO_TCP, option, UNSENT_LOW_WATER)
+
+
+def _unacknowledged(socket: aiohttp.ClientWebSocketResponse) -> int:
+    """Bytes in the kernel's send queue of the socket (Linux's SIOCOUTQ; 0 elsewhere)."""
+    raw = socket.get_extra_info("socket")
+    if raw is None or _SIOCOUTQ is None:
+        return 0
+    try:
+        answer = fcntl.ioctl(raw.fileno(), _SIOCOUTQ, b"\0\0\0\0")
+    except OSError:
+        return 0
+    return max(0, int(struct.unpack("i", answer)[0]))
 
 
 def _buffered(socket: aiohttp.ClientWebSocketResponse) -> int:
