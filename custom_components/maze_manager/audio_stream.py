@@ -202,9 +202,8 @@ class Lane:
     stream_id: int
     step: int = 0
     queue: deque[tuple[int, bytes]] = field(default_factory=deque)
-    """Packets (venue time, payload) waiting to be written."""
+    """Frames (venue time, encoded AUDIO_FRAME) waiting to be written."""
     next_pts_frames: int = 0
-    seq: int = 0
     dropped: bool = False
     lost: bool = False
     changed_at: float = 0.0
@@ -234,7 +233,8 @@ class AudioStream:
         self.hass = hass
         self.options = options
         self.duration_s = duration_s
-        self.lanes = [Lane(target, next(_stream_ids)) for target in targets]
+        stream_id = next(_stream_ids)  # ids are per satellite: every lane starts on one
+        self.lanes = [Lane(target, stream_id) for target in targets]
         self.start_us = 0
         self.end_us: int | None = None
         """Where the sound ends, once it is all encoded."""
@@ -358,16 +358,32 @@ class AudioStream:
         return packets
 
     def _deliver(self, packets: dict[int, list[tuple[int, bytes]]]) -> None:
-        """Queue each lane the packets of its step that continue where it left off."""
+        """Queue each lane the packets of its step that continue where it left off.
+
+        A packet is encoded as a frame once for every lane of the same step and stream id
+        (its seq is the packet's place in the sound, the same for every satellite).
+        """
+        frames: dict[tuple[int, int], list[tuple[int, int, bytes]]] = {}
         for lane in self.lanes:
             if lane.lost or lane.dropped:
                 continue
-            for pts, payload in packets.get(lane.step, ()):
+            key = (lane.step, lane.stream_id)
+            if key not in frames:
+                frames[key] = [
+                    (pts, self._venue_us(pts), self._frame(lane.stream_id, pts, payload))
+                    for pts, payload in packets.get(lane.step, ())
+                ]
+            for pts, pts_us, frame in frames[key]:
                 if pts + OPUS_PACKET_FRAMES <= lane.next_pts_frames:
                     continue
-                lane.queue.append((self._venue_us(pts), payload))
+                lane.queue.append((pts_us, frame))
                 lane.next_pts_frames = pts + OPUS_PACKET_FRAMES
             lane.wake.set()
+
+    def _frame(self, stream_id: int, pts: int, payload: bytes) -> bytes:
+        """One packet as an AUDIO_FRAME, encoded."""
+        seq = (pts // OPUS_PACKET_FRAMES) & 0xFFFFFFFF
+        return link.encode(link.AudioFrame(stream_id, seq, self._venue_us(pts), payload))
 
     def _venue_us(self, frames: int) -> int:
         return self.start_us + (frames * 1_000_000 + OPUS_RATE // 2) // OPUS_RATE
@@ -450,17 +466,15 @@ class AudioStream:
                 lane.wake.clear()
                 await lane.wake.wait()
                 continue
-            pts_us, payload = lane.queue.popleft()
+            pts_us, frame = lane.queue.popleft()
             if pts_us + OPUS_PACKET_US < link.venue_clock_us():
                 continue  # its moment has passed: the satellite would drop it
-            lane.seq = (lane.seq + 1) & 0xFFFFFFFF
-            frame = link.AudioFrame(lane.stream_id, lane.seq, pts_us, payload)
             if not await link_.send_bulk(frame):
                 lane.lost = True
                 _LOGGER.info("Stream lost %s; it falls back there", lane.target.device.name)
                 return
             lane.frames_sent += 1
-            lane.bytes_sent += len(payload) + link.AUDIO_HEADER_BYTES
+            lane.bytes_sent += len(frame)
 
     def _review_lanes(self, now: float) -> None:
         """Move lanes along the ladder by their backlog; drop and rejoin the hopeless."""

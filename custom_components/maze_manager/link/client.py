@@ -322,11 +322,15 @@ class WebSocketHandler:
 
     async def send(self, message: Message) -> bool:
         """Send one message; False when the satellite is not connected."""
+        return await self.send_encoded(encode(message))
+
+    async def send_encoded(self, frame: bytes) -> bool:
+        """Send a message encoded once for several satellites (a stream's frames)."""
         socket = self._socket
         if socket is None or socket.closed:
             return False
         try:
-            await socket.send_bytes(encode(message))
+            await socket.send_bytes(frame)
         except (ConnectionError, aiohttp.ClientError):
             return False
         return True
@@ -348,8 +352,8 @@ class WebSocketHandler:
         """Whether the link is connected and holds (almost) nothing unacknowledged."""
         return self.connected and self.queued_bytes <= DRAINED_BYTES
 
-    async def send_bulk(self, message: Message) -> bool:
-        """Send a stream frame or asset chunk once the socket's buffer has room.
+    async def send_bulk(self, message: Message | bytes) -> bool:
+        """Send a stream frame or asset chunk (or its encoding) once the socket has room.
 
         Triggers, stops and time sync use `send`, which writes at once; bulk data waits
         here instead of in the socket, so it never delays them by more than
@@ -360,7 +364,7 @@ class WebSocketHandler:
             await asyncio.sleep(BULK_POLL_S)
             if socket is not self._socket:
                 return False
-        return await self.send(message)
+        return await self.send_encoded(message if isinstance(message, bytes) else encode(message))
 
     async def _run(self) -> None:
         """Connect, serve, back off, again: nothing but a refused key or stop() ends it."""
