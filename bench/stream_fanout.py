@@ -27,36 +27,29 @@ from __future__ import annotations
 import asyncio
 import os
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+import _repo  # noqa: F401  (the repository root on sys.path, for tests.*)
 import aiohttp
 from aiohttp import web
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from custom_components.maze_manager.audio_stream import (  # noqa: E402
-    BITRATE_LADDER,
-    STEP_UP_AFTER_S,
-)
-from tests.e2e.conftest import (  # noqa: E402
+from custom_components.maze_manager.audio_stream import BITRATE_LADDER, STEP_UP_AFTER_S
+from tests.e2e.harness import (
     HassClient,
     Processes,
     SatelliteProcess,
-    free_port,
     onboard,
     start_hass,
     wait_for,
     wait_until_up,
 )
-from tests.e2e.venue_setup import SHOW_FOLDER, add_venue  # noqa: E402
-from tests.impairment import Direction, ImpairmentProxy  # noqa: E402
-from tests.integration.test_stream_bitrate import music_wav  # noqa: E402
-from tests.satellite_harness import KEY_HEX, records, satellite_settings  # noqa: E402
+from tests.e2e.venue_setup import SHOW_FOLDER, add_venue
+from tests.impairment import Direction, ImpairmentProxy
+from tests.integration.test_stream_bitrate import music_wav
+from tests.satellite_harness import KEY_HEX, free_port, records, satellite_settings
 
 SATELLITES = 20
 COUNTS = (1, 5, 20)

@@ -417,12 +417,21 @@ class Player:
 
     def stream_frame(self, message: link.AudioFrame) -> None:
         """Queue a stream's frame; frames of unknown streams are ignored."""
-        stream = self._streams.get(message.stream_id)
+        self._queue_frames(message.stream_id, message.pts_us, (message.payload,))
+
+    def stream_burst(self, message: link.AudioBurst) -> None:
+        """Queue a stream's consecutive frames, 20 ms apart from pts_us on."""
+        self._queue_frames(message.stream_id, message.pts_us, message.frames)
+
+    def _queue_frames(self, stream_id: int, pts_us: int, frames: Sequence[bytes]) -> None:
+        stream = self._streams.get(stream_id)
         if stream is None:
             return
-        offset = self._frames_between(stream.start_us, message.pts_us)
-        for buffer in stream.buffers:
-            buffer.push(offset, message.payload)
+        for index, payload in enumerate(frames):
+            at_us = pts_us + index * link.STREAM_FRAME_US
+            offset = self._frames_between(stream.start_us, at_us)
+            for buffer in stream.buffers:
+                buffer.push(offset, payload)
 
     def stream_end(self, message: link.StreamEnd) -> None:
         """End a stream at a venue time, fading over fade_ms from there."""

@@ -175,6 +175,8 @@ class ControllerSession:
                     player.stream_start(message)
                 case link.AudioFrame():
                     player.stream_frame(message)
+                case link.AudioBurst():
+                    player.stream_burst(message)
                 case link.StreamEnd():
                     player.stream_end(message)
                 case link.CueTable():

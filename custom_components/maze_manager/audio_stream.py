@@ -2,7 +2,8 @@
 
 The sound is decoded with PyAV off the event loop into 48 kHz stereo PCM, encoded to Opus
 in 20 ms packets stamped with venue-clock times, and sent to every target satellite's
-lane. Every target plays the first packet at the same venue time.
+lane in bursts of a tenth of a second (one AUDIO_BURST, encoded once per bitrate). Every
+target plays the first packet at the same venue time.
 
 Each lane (one satellite) has its own queue, written with the link's bulk path, so a slow
 satellite never holds up another or a trigger. A lane whose queue grows steps down the
@@ -194,6 +195,16 @@ class StreamOptions:
     loop: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class Burst:
+    """Consecutive frames of one lane, encoded as one AUDIO_BURST."""
+
+    last_us: int
+    """When the last frame's sound starts: past that, the whole burst is too late."""
+    frames: int
+    data: bytes
+
+
 @dataclass
 class Lane:
     """One satellite's share of a stream: its queue, its bitrate step and its stream id."""
@@ -201,8 +212,9 @@ class Lane:
     target: StreamTarget
     stream_id: int
     step: int = 0
-    queue: deque[tuple[int, bytes]] = field(default_factory=deque)
-    """Frames (venue time, encoded AUDIO_FRAME) waiting to be written."""
+    queue: deque[Burst] = field(default_factory=deque)
+    """Bursts of frames waiting to be written."""
+    queued_frames: int = 0
     next_pts_frames: int = 0
     dropped: bool = False
     lost: bool = False
@@ -215,7 +227,23 @@ class Lane:
     @property
     def backlog_us(self) -> int:
         """How much sound waits in this lane's queue."""
-        return len(self.queue) * OPUS_PACKET_US
+        return self.queued_frames * OPUS_PACKET_US
+
+    def push(self, burst: Burst) -> None:
+        """Queue a burst for the writer."""
+        self.queue.append(burst)
+        self.queued_frames += burst.frames
+
+    def pop(self) -> Burst:
+        """The next burst to write."""
+        burst = self.queue.popleft()
+        self.queued_frames -= burst.frames
+        return burst
+
+    def clear(self) -> None:
+        """Forget what waits (the lane stops or is dropped)."""
+        self.queue.clear()
+        self.queued_frames = 0
 
 
 class AudioStream:
@@ -293,7 +321,7 @@ class AudioStream:
             lane.target.device.needed_lead_us for lane in self.lanes
         )
         for lane in self.lanes:
-            lane.queue.clear()
+            lane.clear()
             if not lane.lost and not lane.dropped:
                 await lane.target.device.link.send(link.StreamEnd(lane.stream_id, at_us, fade_ms))
         self._finish()
@@ -358,32 +386,42 @@ class AudioStream:
         return packets
 
     def _deliver(self, packets: dict[int, list[tuple[int, bytes]]]) -> None:
-        """Queue each lane the packets of its step that continue where it left off.
+        """Queue each lane, as bursts, the packets of its step that continue where it left off.
 
-        A packet is encoded as a frame once for every lane of the same step and stream id
-        (its seq is the packet's place in the sound, the same for every satellite).
+        A burst is encoded once for every lane of the same step, stream id and first packet
+        (its seq is the first packet's place in the sound, the same for every satellite).
         """
-        frames: dict[tuple[int, int], list[tuple[int, int, bytes]]] = {}
+        bursts: dict[tuple[int, int, int], list[Burst]] = {}
         for lane in self.lanes:
             if lane.lost or lane.dropped:
                 continue
-            key = (lane.step, lane.stream_id)
-            if key not in frames:
-                frames[key] = [
-                    (pts, self._venue_us(pts), self._frame(lane.stream_id, pts, payload))
-                    for pts, payload in packets.get(lane.step, ())
-                ]
-            for pts, pts_us, frame in frames[key]:
-                if pts + OPUS_PACKET_FRAMES <= lane.next_pts_frames:
-                    continue
-                lane.queue.append((pts_us, frame))
-                lane.next_pts_frames = pts + OPUS_PACKET_FRAMES
+            fresh = [
+                (pts, payload)
+                for pts, payload in packets.get(lane.step, ())
+                if pts + OPUS_PACKET_FRAMES > lane.next_pts_frames
+            ]
+            if not fresh:
+                continue
+            key = (lane.step, lane.stream_id, fresh[0][0])
+            if key not in bursts:
+                bursts[key] = self._bursts(lane.stream_id, fresh)
+            for burst in bursts[key]:
+                lane.push(burst)
+            lane.next_pts_frames = fresh[-1][0] + OPUS_PACKET_FRAMES
             lane.wake.set()
 
-    def _frame(self, stream_id: int, pts: int, payload: bytes) -> bytes:
-        """One packet as an AUDIO_FRAME, encoded."""
-        seq = (pts // OPUS_PACKET_FRAMES) & 0xFFFFFFFF
-        return link.encode(link.AudioFrame(stream_id, seq, self._venue_us(pts), payload))
+    def _bursts(self, stream_id: int, packets: list[tuple[int, bytes]]) -> list[Burst]:
+        """Consecutive packets as encoded AUDIO_BURSTs of at most MAX_BURST_FRAMES each."""
+        bursts: list[Burst] = []
+        for start in range(0, len(packets), link.MAX_BURST_FRAMES):
+            chunk = packets[start : start + link.MAX_BURST_FRAMES]
+            first, last = chunk[0][0], chunk[-1][0]
+            seq = (first // OPUS_PACKET_FRAMES) & 0xFFFFFFFF
+            message = link.AudioBurst(
+                stream_id, seq, self._venue_us(first), tuple(payload for _, payload in chunk)
+            )
+            bursts.append(Burst(self._venue_us(last), len(chunk), link.encode(message)))
+        return bursts
 
     def _venue_us(self, frames: int) -> int:
         return self.start_us + (frames * 1_000_000 + OPUS_RATE // 2) // OPUS_RATE
@@ -466,15 +504,15 @@ class AudioStream:
                 lane.wake.clear()
                 await lane.wake.wait()
                 continue
-            pts_us, frame = lane.queue.popleft()
-            if pts_us + OPUS_PACKET_US < link.venue_clock_us():
+            burst = lane.pop()
+            if burst.last_us + OPUS_PACKET_US < link.venue_clock_us():
                 continue  # its moment has passed: the satellite would drop it
-            if not await link_.send_bulk(frame):
+            if not await link_.send_bulk(burst.data):
                 lane.lost = True
                 _LOGGER.info("Stream lost %s; it falls back there", lane.target.device.name)
                 return
-            lane.frames_sent += 1
-            lane.bytes_sent += len(frame)
+            lane.frames_sent += burst.frames
+            lane.bytes_sent += len(burst.data)
 
     def _review_lanes(self, now: float) -> None:
         """Move lanes along the ladder by their backlog; drop and rejoin the hopeless."""
@@ -514,7 +552,7 @@ class AudioStream:
 
     def _drop(self, lane: Lane) -> None:
         """A lane a second behind: end its stream now; it rejoins once its link drains."""
-        lane.queue.clear()
+        lane.clear()
         lane.dropped = True
         device = lane.target.device
         _LOGGER.warning("%s cannot keep up with the stream; it rejoins when it can", device.name)
