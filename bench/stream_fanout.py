@@ -12,7 +12,7 @@ which counts the bytes it carries. Then, in one run:
 - Latency: from just before each `run_effect` request to each satellite's recorded first
   sample (the null output's `stream_start`, on the machine's monotonic clock, which is
   the venue clock), over repeated calls to all 20 satellites.
-- Bytes per second per satellite at each ladder step, on the wire (encrypted WebSocket
+- Bytes per second per satellite at each ladder step, on the wire (WebSocket
   frames, everything the link carries) through the proxy: the top step while nothing is
   impaired; then the link is throttled and stalled until Home Assistant drops that lane,
   it rejoins at the lowest step, and climbs one step per 5 s calm spell (STEP_UP_AFTER_S),

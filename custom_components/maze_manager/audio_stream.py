@@ -2,7 +2,7 @@
 
 The sound is decoded with PyAV off the event loop into 48 kHz stereo PCM, encoded to Opus
 in 20 ms packets stamped with venue-clock times, and sent to every target satellite's
-lane in bursts of a tenth of a second (one AUDIO_BURST, encoded once per bitrate). Every
+lane in bursts of a fifth of a second (one AUDIO_BURST, encoded once per bitrate). Every
 target plays the first packet at the same venue time.
 
 Each lane (one satellite) has its own queue, written with the link's bulk path, so a slow
@@ -45,8 +45,9 @@ BITRATE_LADDER: Final = (128_000, 64_000, 32_000, 16_000)
 """Opus stereo bitrates, best first. 128 kbps is transparent for music, 64 kbps still good
 music, 32 kbps clear speech and ambience, 16 kbps the floor where speech stays clear. Each
 step halves the bytes, so one step answers a link that carries about half what it should."""
-TICK_S: Final = 0.1
-"""How often a stream encodes the next packets and reviews its lanes."""
+TICK_S: Final = 0.2
+"""How often a stream encodes the next packets and reviews its lanes: each satellite gets
+one burst of 200 ms five times a second, well inside the 600 ms it holds ahead."""
 AHEAD_US: Final = 600_000
 """How far ahead of playback packets are sent: rides out a Wi-Fi stall of half a second."""
 FIRST_MARGIN_US: Final = 30_000
@@ -495,10 +496,10 @@ class AudioStream:
     async def _write_lane(self, lane: Lane) -> None:
         """Write the lane's packets in order with the link's bulk path; late ones are skipped."""
         link_ = lane.target.device.link
-        while not lane.lost:
+        while True:
             if not lane.queue:
                 if self.end_us is not None:
-                    if not lane.dropped:
+                    if not lane.dropped and not lane.lost:
                         await link_.send(link.StreamEnd(lane.stream_id, self.end_us, 0))
                     return
                 lane.wake.clear()
@@ -509,18 +510,21 @@ class AudioStream:
                 continue  # its moment has passed: the satellite would drop it
             if not await link_.send_bulk(burst.data):
                 lane.lost = True
-                _LOGGER.info("Stream lost %s; it falls back there", lane.target.device.name)
-                return
+                lane.clear()
+                _LOGGER.info(
+                    "Stream lost %s; it falls back there and rejoins once back",
+                    lane.target.device.name,
+                )
+                continue
             lane.frames_sent += burst.frames
             lane.bytes_sent += len(burst.data)
 
     def _review_lanes(self, now: float) -> None:
         """Move lanes along the ladder by their backlog; drop and rejoin the hopeless."""
         for lane in self.lanes:
-            if lane.lost:
-                continue
-            if lane.dropped:
-                if not lane.queue and lane.target.device.link.drained:
+            if lane.dropped or lane.lost:
+                link_ = lane.target.device.link
+                if not lane.queue and link_.drained and link_.synchronised:
                     self.hass.async_create_background_task(
                         self._rejoin(lane), f"maze stream rejoin {lane.stream_id}", eager_start=True
                     )
@@ -564,10 +568,14 @@ class AudioStream:
         )
 
     async def _rejoin(self, lane: Lane) -> None:
-        """Start the lane again as a new stream from the next packet, at the lowest step."""
-        if not lane.dropped:
+        """Start the lane again as a new stream from the next packet, at the lowest step.
+
+        A lane dropped for falling behind, or whose link dropped and came back, rejoins
+        this way; the satellite played its fallback, if any, in between.
+        """
+        if not lane.dropped and not lane.lost:
             return
-        lane.dropped = False
+        lane.dropped = lane.lost = False
         lane.step = len(BITRATE_LADDER) - 1
         lane.stream_id = next(_stream_ids)
         start_frames = self._position

@@ -167,7 +167,7 @@ async def test_playing_shows_title_duration_and_position_then_idle(
 
     await wait_for(lambda: hass.states.get(left).state == "idle", timeout=8)  # type: ignore[union-attr]
     assert "media_title" not in hass.states.get(left).attributes  # type: ignore[union-attr]
-    assert maze[GATE].records("stream_stop")
+    await wait_for(lambda: maze[GATE].records("stream_stop"))
 
 
 async def test_a_sound_of_the_library_plays_by_its_media_source_id(

@@ -333,8 +333,8 @@ class AudioFrame(Record):
 class AudioBurst(Record):
     """Consecutive frames of a stream: the first heard at pts_us, each next one 20 ms later.
 
-    Home Assistant sends a stream in bursts of a tenth of a second, so a satellite gets
-    ten messages a second rather than fifty: less work on both sides and on the network.
+    Home Assistant sends a stream in bursts of a fifth of a second, so a satellite gets
+    five messages a second rather than fifty: less work on both sides and on the network.
     """
 
     stream_id: int = rule(uint(16))
