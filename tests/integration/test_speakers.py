@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import web
 from homeassistant.components import media_source
 from homeassistant.components.demo import tts as tts_demo
 from homeassistant.components.media_player import ATTR_GROUP_MEMBERS
@@ -34,6 +33,7 @@ from tests.integration.venue_fixtures import (
     wait_for,
 )
 from tests.satellite_harness import tone_wav
+from tests.sound_server import serve_sounds
 
 __all__ = ["maze"]
 
@@ -45,21 +45,8 @@ SPEECH = (Path(tts_demo.__file__).parent / "tts.mp3").read_bytes()
 @pytest.fixture
 async def sound_server(socket_enabled: None) -> AsyncIterator[str]:
     """A local web server with a three-second song."""
-
-    async def song(request: web.Request) -> web.Response:
-        return web.Response(body=SONG, content_type="audio/wav")
-
-    app = web.Application()
-    app.router.add_get("/song.wav", song)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        await runner.cleanup()
+    async with serve_sounds({"/song.wav": (SONG, "audio/wav")}) as base:
+        yield base
 
 
 def speaker(hass: HomeAssistant, maze: Maze, name: str, output: int) -> str:

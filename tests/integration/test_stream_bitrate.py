@@ -19,7 +19,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest
-from aiohttp import web
 from homeassistant.core import HomeAssistant
 
 from custom_components.maze_manager.audio_manager import DATA_AUDIO
@@ -31,6 +30,7 @@ from custom_components.maze_manager.audio_stream import (
 from custom_components.maze_manager.const import DOMAIN
 from tests.impairment import Direction, ImpairmentProxy
 from tests.integration.venue_fixtures import CELLAR, GATE, Maze, maze, wait_for
+from tests.sound_server import serve_sounds
 
 __all__ = ["maze"]
 
@@ -84,22 +84,8 @@ def music_wav(seconds: float, rate: int = 48000, seed: int = 7) -> bytes:
 @pytest.fixture
 async def music_server(socket_enabled: None) -> AsyncIterator[str]:
     """A local web server with a 30 s music-like sound."""
-    music = music_wav(MUSIC_S)
-
-    async def serve(request: web.Request) -> web.Response:
-        return web.Response(body=music, content_type="audio/wav")
-
-    app = web.Application()
-    app.router.add_get("/music.wav", serve)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
-        yield f"http://127.0.0.1:{port}/music.wav"
-    finally:
-        await runner.cleanup()
+    async with serve_sounds({"/music.wav": (music_wav(MUSIC_S), "audio/wav")}) as base:
+        yield f"{base}/music.wav"
 
 
 @dataclass(frozen=True)

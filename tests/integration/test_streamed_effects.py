@@ -11,7 +11,6 @@ from typing import Any
 import av
 import numpy as np
 import pytest
-from aiohttp import web
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
 
@@ -27,6 +26,7 @@ from tests.integration.venue_fixtures import (
     wait_for,
 )
 from tests.satellite_harness import tone_wav
+from tests.sound_server import serve_sounds
 
 SOUND = tone_wav(1.0, 330.0)
 
@@ -62,28 +62,13 @@ __all__ = ["maze"]
 async def sound_server(socket_enabled: None) -> AsyncIterator[str]:
     """A local web server with a sound, a file that is not sound, and a missing path."""
 
-    async def sound(request: web.Request) -> web.Response:
-        return web.Response(body=SOUND, content_type="audio/wav")
-
-    async def garbage(request: web.Request) -> web.Response:
-        return web.Response(body=b"this is not audio" * 100, content_type="audio/wav")
-
-    async def broken(request: web.Request) -> web.Response:
-        return web.Response(body=BROKEN, content_type="audio/flac")
-
-    app = web.Application()
-    app.router.add_get("/thunder.wav", sound)
-    app.router.add_get("/garbage.wav", garbage)
-    app.router.add_get("/broken.flac", broken)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        await runner.cleanup()
+    files = {
+        "/thunder.wav": (SOUND, "audio/wav"),
+        "/garbage.wav": (b"this is not audio" * 100, "audio/wav"),
+        "/broken.flac": (BROKEN, "audio/flac"),
+    }
+    async with serve_sounds(files) as base:
+        yield base
 
 
 def stream_show(base: str) -> str:
