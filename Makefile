@@ -1,12 +1,25 @@
 # The README's two commands live here: `make demo` and `make test`.
 # Each creates its virtual environment on first use and reinstalls only when a
 # requirement file or pyproject.toml changes (the .installed stamps).
+#
+# Three test environments:
+#   .venv      Python 3.13, Home Assistant 2025.4.4 (the oldest supported), requirements/test.txt
+#   .sid/venv  Python 3.14 in a Debian sid root (tools/sid-root.sh), the newest Home Assistant
+#              that pytest-homeassistant-custom-component offers, requirements/test-newest.txt
+#   .venv311   Python 3.11 (Raspberry Pi OS Bookworm): the satellite and the protocol
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := test
 
 VENV := .venv
 VENV311 := .venv311
+SID := .sid
+# The sid root's virtual environment, as /venv inside the root.
+SID_VENV := $(SID)/venv
+SID_RUN := tools/sid-root.sh run $(SID)
+# The newest pytest-homeassistant-custom-component: `make pin-newest` regenerates
+# requirements/test-newest.txt from it.
+PHCC_NEWEST := 0.13.375
 
 # Home Assistant 2025.4.4 needs Python 3.13; the satellite also runs on Bookworm's 3.11.
 find_python = $(shell for c in python$(1) $$(ls -d /root/.pyenv/versions/$(1).*/bin/python3 2>/dev/null | sort -V -r); do \
@@ -15,9 +28,12 @@ find_python = $(shell for c in python$(1) $$(ls -d /root/.pyenv/versions/$(1).*/
 PYTHON313 := $(call find_python,3.13)
 PYTHON311 := $(call find_python,3.11)
 
-.PHONY: test lint pytest pytest311 demo bench clean
+# The header before each pytest run: which Home Assistant and Python it tests.
+HA_HEADER := import sys, homeassistant.const as c; print(f"===== Home Assistant {c.__version__} on Python {sys.version.split()[0]} =====")
 
-test: lint pytest pytest311
+.PHONY: test lint pytest pytest-newest pytest311 pin-newest demo bench clean
+
+test: lint pytest pytest-newest pytest311
 
 $(VENV)/.installed: requirements/test.txt pyproject.toml
 	@test -n "$(PYTHON313)" || { echo "error: no Python 3.13 found (looked for python3.13 on PATH and /root/.pyenv/versions/3.13.*/bin/python3)" >&2; exit 1; }
@@ -37,6 +53,19 @@ $(VENV311)/.installed: requirements/test-satellite.txt pyproject.toml
 	$(VENV311)/bin/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
 
+# The sid root: made once (debootstrap), then only the package list is kept installed.
+$(SID)/.built: requirements/sid-packages.txt
+	tools/sid-root.sh build $(SID) requirements/sid-packages.txt
+	touch $@
+
+$(SID_VENV)/.installed: $(SID)/.built requirements/test-newest.txt pyproject.toml
+	rm -rf $(SID_VENV)
+	$(SID_RUN) 'python3.14 -m venv /venv \
+		&& /venv/bin/python -m pip install --quiet --upgrade pip==26.2.2 \
+		&& /venv/bin/python -m pip install --quiet -r requirements/test-newest.txt \
+		&& /venv/bin/python -m pip install --quiet --no-deps --no-build-isolation -e .'
+	touch $@
+
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
@@ -44,7 +73,30 @@ lint: $(VENV)/.installed
 
 # The integration's coverage gate counts what tests/integration and tests/link exercise.
 pytest: $(VENV)/.installed
+	@$(VENV)/bin/python -c '$(HA_HEADER)'
 	$(VENV)/bin/pytest tests --cov=custom_components/maze_manager --cov-report=term-missing:skip-covered --cov-fail-under=95
+
+# The newest Home Assistant: the integration, the protocol and the end-to-end tests
+# (the satellite's own tests run on 3.13 and 3.11).
+pytest-newest: $(SID_VENV)/.installed
+	$(SID_RUN) '/venv/bin/python -c '"'"'$(HA_HEADER)'"'"' \
+		&& /venv/bin/pytest tests/integration tests/link tests/e2e -p no:cacheprovider'
+
+# Regenerates requirements/test-newest.txt: pytest-homeassistant-custom-component (which pins
+# Home Assistant), the frontend package that Home Assistant's manifest names, and the same
+# extra test packages as requirements/test.txt, installed in a scratch venv in the root.
+pin-newest: $(SID)/.built
+	$(SID_RUN) 'set -e; python3.14 -m venv /tmp/pin && . /tmp/pin/bin/activate \
+		&& pip install --quiet --upgrade pip==26.2.2 \
+		&& pip install --quiet pytest-homeassistant-custom-component==$(PHCC_NEWEST) \
+		&& frontend=$$(python -c "import json, homeassistant.components.frontend as f, pathlib; \
+			print(*json.loads((pathlib.Path(f.__file__).parent / \"manifest.json\").read_text())[\"requirements\"])") \
+		&& pip install --quiet "$$frontend" $$(grep -E "^(hypothesis|build|wheel|gpiozero)==" requirements/test.txt) \
+		&& pip install --quiet -e . \
+		&& { echo "# Test environment for the newest Home Assistant on Python 3.14 (Debian sid root): every package pinned."; \
+			echo "# Made by \`make pin-newest\` from pytest-homeassistant-custom-component==$(PHCC_NEWEST)"; \
+			echo "# (Home Assistant $$(python -c "import homeassistant.const as c; print(c.__version__)")) and $$frontend."; \
+			pip freeze --exclude-editable 2>/dev/null; } > requirements/test-newest.txt'
 
 pytest311: $(VENV311)/.installed
 	$(VENV311)/bin/pytest tests/link tests/satellite -p no:cacheprovider
@@ -60,3 +112,6 @@ bench: $(VENV)/.installed
 
 clean:
 	rm -rf $(VENV) $(VENV311) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	@if findmnt -rn -o TARGET | grep -q "^$(CURDIR)/$(SID)\(/\|$$\)"; then \
+		echo "something is mounted under $(SID); not removing it" >&2; exit 1; fi
+	rm -rf --one-file-system $(SID)
