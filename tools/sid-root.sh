@@ -102,7 +102,7 @@ in_root() {
         environment+=("$name=${!name}")
     done < <(compgen -e | grep -E '^(PIP_[A-Z_]+|SSL_CERT_FILE|SSL_CERT_DIR|REQUESTS_CA_BUNDLE|CURL_CA_BUNDLE|CI)$' || true)
 
-    unshare --mount --propagation private --pid --fork --kill-child \
+    exec unshare --mount --propagation private --pid --fork --kill-child \
         bash -c "$INSIDE" inside "$root" "$repo" "$*" "${environment[@]}" \
         "${LOCAL_PACKAGE_DIRS[@]/#/--local=}"
 }
@@ -133,6 +133,12 @@ mount_on() {  # mount_on TARGET mount-arguments...: mount once, remembered for c
         mounted+=("$target")
     fi
 }
+# The root bound onto itself: in the chroot "/" is then a mount point, which `ip netns`
+# needs (it makes "/" a slave mount before entering a namespace).
+if ! mountpoint -q "$root"; then
+    mount --bind "$root" "$root"
+    mounted+=("$root")
+fi
 mount_on "$root/proc" -t proc proc
 mount_on "$root/dev" --rbind /dev
 mount_on "$root/sys" --rbind /sys

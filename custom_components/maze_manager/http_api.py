@@ -42,6 +42,55 @@ def _message(err: HomeAssistantError) -> str:
     return str(err)
 
 
+def _describe(schema: vol.Schema, body: Any, err: vol.Invalid) -> str:
+    """What is wrong with a body, in the same words on every Home Assistant release.
+
+    Newer releases validate with probatio, installed under the name voluptuous, which words
+    and places its errors differently (`not a valid option at 'room'` where voluptuous
+    says `extra keys not allowed @ data['room']`). The seed's clients get voluptuous's
+    wording from both: one line per problem, sorted, as voluptuous's humanize_error.
+    """
+    errors = err.errors if isinstance(err, vol.MultipleInvalid) else [err]
+    return "\n".join(sorted(_describe_one(schema, body, error) for error in errors))
+
+
+def _describe_one(schema: vol.Schema, body: Any, error: vol.Invalid) -> str:
+    path = list(error.path)
+    if _declared(schema, path):
+        reason = error.error_message
+        if error.error_type:
+            reason += f" for {error.error_type}"
+    else:
+        reason = "extra keys not allowed"
+    where = f" @ data{''.join(f'[{step!r}]' for step in path)}" if path else ""
+    return f"{reason}{where}. Got {_value_at(body, path)!r}"
+
+
+def _declared(schema: vol.Schema, path: list[Any]) -> bool:
+    """Whether the keys along `path` are all in the schema (as far as it has dict levels)."""
+    node: Any = schema
+    for step in path:
+        if isinstance(node, vol.Schema):
+            node = node.schema
+        if not isinstance(node, dict):
+            return True
+        keys = {str(getattr(key, "schema", key)): value for key, value in node.items()}
+        if str(step) not in keys:
+            return False
+        node = keys[str(step)]
+    return True
+
+
+def _value_at(body: Any, path: list[Any]) -> Any:
+    """The value at `path` in the body; None where there is none."""
+    for step in path:
+        try:
+            body = body[step]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return body
+
+
 class _ServiceView(HomeAssistantView):
     """POST a seed body, validate it, call the service, answer with its response."""
 
@@ -60,7 +109,7 @@ class _ServiceView(HomeAssistantView):
         try:
             data = self.schema(body)
         except vol.Invalid as err:
-            return _error(HTTPStatus.BAD_REQUEST, vol.humanize.humanize_error(body, err))
+            return _error(HTTPStatus.BAD_REQUEST, _describe(self.schema, body, err))
         try:
             response = await hass.services.async_call(
                 DOMAIN,

@@ -23,6 +23,7 @@ from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.device_registry import DeviceInfo
 
 from . import link
+from .compat import async_entry_device
 from .const import (
     CONF_FINGERPRINT,
     CONF_INPUTS,
@@ -233,10 +234,9 @@ class SatelliteDevice:
                 self.entry, data={**self.entry.data, **layout}
             )
             self.hass.config_entries.async_schedule_reload(self.entry.entry_id)
-        registry = dr.async_get(self.hass)
-        device = registry.async_get_device(identifiers={(DOMAIN, self.satellite_id)})
+        device = async_entry_device(self.hass, self.entry.entry_id, (DOMAIN, self.satellite_id))
         if device is not None and device.sw_version != hello.version:
-            registry.async_update_device(device.id, sw_version=hello.version)
+            dr.async_get(self.hass).async_update_device(device.id, sw_version=hello.version)
         self._manager.satellite_connected(self)
         self.notify()
 

@@ -1,5 +1,6 @@
 """Fixtures of the end-to-end tests: a working folder, the processes a test starts, and
-an HTTP client session, each cleaned up when the test ends.
+an HTTP client session, each cleaned up when the test ends. A test fails when a `hass`
+it started logged a report of this integration using a deprecated API.
 
 The processes talk over loopback, or over a veth pair between two network namespaces
 for discovery (see test_discovery_e2e). Everything else the tests use is in harness.py
@@ -14,6 +15,8 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+
+from tests.deprecations import reports_in_log
 
 from .harness import Processes
 
@@ -33,6 +36,17 @@ def processes(workdir: Path) -> Iterator[Processes]:
         yield running
     finally:
         running.kill_all()
+    reports = [
+        f"{log}: {line}"
+        for log in running.hass_logs
+        if log.exists()
+        for line in reports_in_log(log.read_text(encoding="utf-8", errors="replace"))
+    ]
+    if reports:
+        pytest.fail(
+            "Home Assistant reports a deprecated API in use:\n" + "\n".join(reports),
+            pytrace=False,
+        )
 
 
 @pytest.fixture

@@ -73,6 +73,8 @@ class Processes:
 
     def __init__(self) -> None:
         self._running: list[subprocess.Popen[bytes]] = []
+        self.hass_logs: list[Path] = []
+        """The logs of the `hass` processes started, for the tests to read at the end."""
 
     def start(
         self, args: Sequence[str], log: Path, netns: str | None = None
@@ -161,11 +163,9 @@ def start_hass(
 ) -> HassInstance:
     """Write a configuration and start `hass` on it (returns at once; see wait_until_up)."""
     write_hass_config(config_dir, port, zeroconf=zeroconf)
-    process = processes.start(
-        [str(BIN / "hass"), "-c", str(config_dir), "--skip-pip"],
-        config_dir / "hass.out",
-        netns,
-    )
+    log = config_dir / "hass.out"
+    process = processes.start([str(BIN / "hass"), "-c", str(config_dir), "--skip-pip"], log, netns)
+    processes.hass_logs.append(log)
     return HassInstance(config_dir, port, process)
 
 

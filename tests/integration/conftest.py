@@ -7,11 +7,12 @@ venue beside it; the venue-level tests with real satellites use venue_fixtures.p
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers import frame
 from pytest_homeassistant_custom_component.common import (  # type: ignore[import-untyped]
     MockConfigEntry,
 )
@@ -22,6 +23,7 @@ from syrupy.assertion import SnapshotAssertion
 
 from custom_components.maze_manager.link.client import WebSocketHandler
 from custom_components.maze_manager.venue import Venue
+from tests.deprecations import reports_in_records
 from tests.integration.satellite_edge import (
     SHOW_YAML,
     SatelliteEdge,
@@ -38,6 +40,26 @@ from tests.integration.satellite_edge import (
 @pytest.fixture(autouse=True)
 def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
     """Let Home Assistant load custom_components/maze_manager in every test."""
+
+
+@pytest.fixture(autouse=True)
+def no_deprecation_reports(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[None]:
+    """Fail a test in which Home Assistant reports this integration using a deprecated API.
+
+    Home Assistant reports each offending line once per process (frame.py keeps a set of
+    the places it reported); a fresh set per test makes every test that reaches one fail.
+    """
+    if hasattr(frame, "_REPORTED_INTEGRATIONS"):
+        monkeypatch.setattr(frame, "_REPORTED_INTEGRATIONS", set())
+    yield
+    reports = reports_in_records([*caplog.get_records("setup"), *caplog.get_records("call")])
+    if reports:
+        pytest.fail(
+            "Home Assistant reports a deprecated API in use:\n" + "\n".join(reports),
+            pytrace=False,
+        )
 
 
 @pytest.fixture

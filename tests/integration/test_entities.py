@@ -16,7 +16,7 @@ from homeassistant.components.number import NumberExtraStoredData
 from homeassistant.const import STATE_OFF, STATE_ON, STATE_UNAVAILABLE, EntityCategory
 from homeassistant.core import HomeAssistant, State
 from homeassistant.exceptions import HomeAssistantError
-from homeassistant.helpers import area_registry as ar, device_registry as dr, entity_registry as er
+from homeassistant.helpers import area_registry as ar, entity_registry as er
 from pytest_homeassistant_custom_component.common import (  # type: ignore[import-untyped]
     MockConfigEntry,
     async_capture_events,
@@ -26,6 +26,7 @@ from pytest_homeassistant_custom_component.common import (  # type: ignore[impor
 from syrupy.assertion import SnapshotAssertion
 
 from custom_components.maze_manager import link
+from custom_components.maze_manager.compat import async_entry_device
 from custom_components.maze_manager.const import DOMAIN
 from custom_components.maze_manager.effects_manager import EVENT_EFFECT_RUN
 from custom_components.maze_manager.venue import Venue
@@ -103,8 +104,10 @@ async def test_speakers_follow_the_link_and_what_plays(
 
 
 @pytest.mark.usefixtures("online")
-async def test_satellite_device_carries_model_and_version(hass: HomeAssistant) -> None:
-    device = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, SATELLITE_ID)})
+async def test_satellite_device_carries_model_and_version(
+    hass: HomeAssistant, satellite_entry: MockConfigEntry
+) -> None:
+    device = async_entry_device(hass, satellite_entry.entry_id, (DOMAIN, SATELLITE_ID))
     assert device is not None
     assert (device.manufacturer, device.model, device.sw_version) == (
         "LoHP",
@@ -306,8 +309,10 @@ async def test_lead_sensor_follows_the_venue(hass: HomeAssistant, online: Satell
 
 
 @pytest.mark.usefixtures("venue")
-async def test_venue_entities_belong_to_the_venue_device(hass: HomeAssistant) -> None:
-    device = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, "venue")})
+async def test_venue_entities_belong_to_the_venue_device(
+    hass: HomeAssistant, venue_entry: MockConfigEntry
+) -> None:
+    device = async_entry_device(hass, venue_entry.entry_id, (DOMAIN, "venue"))
     assert device is not None
     assert (device.name, device.manufacturer, device.model) == ("Venue", "LoHP", "Maze venue")
     entities = er.async_entries_for_device(er.async_get(hass), device.id)

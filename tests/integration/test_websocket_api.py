@@ -11,6 +11,7 @@ from pytest_homeassistant_custom_component.typing import (  # type: ignore[impor
     WebSocketGenerator,
 )
 
+from custom_components.maze_manager.compat import async_entry_device
 from custom_components.maze_manager.const import DOMAIN
 from pi_satellite.session import LOSS_BOUND_US
 from tests.integration.venue_fixtures import (
@@ -167,12 +168,12 @@ async def test_only_devices_an_entry_no_longer_provides_can_be_removed(
     assert gate.entry is not None
     venue_entry = venue_maze.venue_entry
     assert venue_entry is not None
-    own = devices.async_get_device(identifiers={(DOMAIN, gate.satellite_id)})
+    own = async_entry_device(hass, gate.entry.entry_id, (DOMAIN, gate.satellite_id))
     assert own is not None
     stale = devices.async_get_or_create(
         config_entry_id=gate.entry.entry_id, identifiers={(DOMAIN, "sat-replaced")}
     )
-    venue_device = devices.async_get_device(identifiers={(DOMAIN, "venue")})
+    venue_device = async_entry_device(hass, venue_entry.entry_id, (DOMAIN, "venue"))
     assert venue_device is not None
 
     refused = await remove_device(hass_ws_client, gate.entry.entry_id, own.id)

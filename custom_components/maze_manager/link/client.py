@@ -186,6 +186,21 @@ async def _receive(socket: aiohttp.ClientWebSocketResponse) -> Message:
             _LOGGER.debug("Ignoring %s", err)
 
 
+async def async_close(socket: aiohttp.ClientWebSocketResponse) -> None:
+    """Close a link's WebSocket, leaving no heartbeat timer behind.
+
+    aiohttp 3.14 (Home Assistant 2026.x) re-arms a client WebSocket's heartbeat when data
+    arrives while close() waits for the peer's closing frame, so a closed socket would
+    still ping its dead connection once, a heartbeat later (aiohttp 3.11, with Home
+    Assistant 2025.4, does not). The timer is cancelled here with the method aiohttp's
+    own close() uses for it; where aiohttp has no such method this is a plain close().
+    """
+    await socket.close()
+    cancel_heartbeat = getattr(socket, "_cancel_heartbeat", None)
+    if callable(cancel_heartbeat):
+        cancel_heartbeat()
+
+
 async def async_open(
     session: aiohttp.ClientSession, address: SatelliteAddress, key: bytes, client_name: str
 ) -> tuple[aiohttp.ClientWebSocketResponse, Hello]:
@@ -204,7 +219,7 @@ async def async_open(
             try:
                 hello = await async_handshake(socket, key, client_name)
             except BaseException:
-                await socket.close()
+                await async_close(socket)
                 raise
     except (TimeoutError, aiohttp.ClientError, OSError, ProtocolError) as err:
         raise SatelliteUnreachable(f"{address.url}: {err or type(err).__name__}") from err
@@ -216,7 +231,7 @@ async def async_probe(
 ) -> Hello:
     """Check that a satellite answers and shares the key, as a config flow must."""
     socket, hello = await async_open(session, address, key, client_name)
-    await socket.close()
+    await async_close(socket)
     return hello
 
 
@@ -279,7 +294,7 @@ class WebSocketHandler:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         if self._socket is not None:
-            await self._socket.close()
+            await async_close(self._socket)
             self._socket = None
 
     def check_now(self) -> None:
@@ -302,7 +317,7 @@ class WebSocketHandler:
         if self._heard_at < asked and socket is self._socket and not socket.closed:
             _LOGGER.warning("Satellite at %s stopped answering; reconnecting", self.address.url)
             self.last_error = f"no answer within {PROBE_S * 1000:.0f} ms"
-            await socket.close()
+            await async_close(socket)
 
     def retry_now(self) -> None:
         """Zeroconf saw the satellite: skip the backoff (a new address reloads the entry)."""
@@ -434,7 +449,7 @@ class WebSocketHandler:
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
-            await socket.close()
+            await async_close(socket)
             self._socket = None
             self.status = None
             _LOGGER.info("Satellite %s is unavailable", hello.satellite_id)
