@@ -79,8 +79,8 @@ pytest: $(VENV)/.installed
 # The newest Home Assistant: the integration, the protocol and the end-to-end tests
 # (the satellite's own tests run on 3.13 and 3.11).
 pytest-newest: $(SID_VENV)/.installed
-	$(SID_RUN) '/venv/bin/python -c '"'"'$(HA_HEADER)'"'"' \
-		&& /venv/bin/pytest tests/integration tests/link tests/e2e -p no:cacheprovider'
+	@$(SID_RUN) '/venv/bin/python -c '"'"'$(HA_HEADER)'"'"
+	$(SID_RUN) '/venv/bin/pytest tests/integration tests/link tests/e2e -p no:cacheprovider'
 
 # Regenerates requirements/test-newest.txt: pytest-homeassistant-custom-component (which pins
 # Home Assistant), the frontend package that Home Assistant's manifest names, and the same
@@ -99,6 +99,7 @@ pin-newest: $(SID)/.built
 			pip freeze --exclude-editable 2>/dev/null; } > requirements/test-newest.txt'
 
 pytest311: $(VENV311)/.installed
+	@$(VENV311)/bin/python -c 'import sys; print(f"===== The satellite and the protocol on Python {sys.version.split()[0]} =====")'
 	$(VENV311)/bin/pytest tests/link tests/satellite -p no:cacheprovider
 
 demo: $(VENV)/.installed
