@@ -47,10 +47,12 @@ def flac_broken_halfway(seconds: float = 4.0) -> bytes:
                 container.mux(packet)
         for packet in stream.encode(None):
             container.mux(packet)
-    data = bytearray(buffer.getvalue())
+    data = buffer.getvalue()
     middle = len(data) // 2
-    data[middle : middle + 4000] = bytes(range(256)) * 15 + bytes(160)
-    return bytes(data)
+    # Garbage to the end: a garbled stretch followed by good frames is not enough, as newer
+    # FFmpeg releases (PyAV 19) skip it and decode on.
+    garbage = bytes(range(256)) * (len(data) // 256 + 1)
+    return data[:middle] + garbage[: len(data) - middle]
 
 
 BROKEN = flac_broken_halfway()
