@@ -17,15 +17,17 @@
 # when the command ends, whether it passed, failed or was interrupted. An EXIT trap also
 # unmounts them in order, so nothing is left mounted even inside the namespace.
 #
-# The host's pip configuration (the files that exist of /etc/pip.conf, /etc/xdg/pip/* and
-# ~/.config/pip/pip.conf, and the PIP_* environment), its local package folders (read-only)
-# and its CA bundle are carried into the root on every run, so pip works there as on the host.
+# The host's pip configuration (those that exist of /etc/pip.conf, /etc/xdg/pip/, the user's
+# and $PIP_CONFIG_FILE, and the PIP_* environment), its local package folders (read-only, where
+# they exist) and its CA bundle are carried into the root on every run, so pip works there as
+# on the host.
 set -euo pipefail
 
 MIRROR=${SID_MIRROR:-http://deb.debian.org/debian}
 # Local package folders the host's pip configuration may name (find-links, extra indexes).
 LOCAL_PACKAGE_DIRS=(/opt/wheels /opt/pypi /opt/pypi-more)
-PIP_CONFIG_FILES=(/etc/pip.conf /etc/xdg/pip/pip.conf /etc/xdg/pip/constraints.txt)
+# pip's configuration files, and what they name (/etc/xdg/pip holds a constraints file).
+PIP_CONFIG_PATHS=(/etc/pip.conf /etc/xdg/pip "$HOME/.config/pip" "$HOME/.pip" ${PIP_CONFIG_FILE:+"$PIP_CONFIG_FILE"})
 CA_BUNDLE=${SSL_CERT_FILE:-/etc/ssl/certs/ca-certificates.crt}
 
 die() {
@@ -81,14 +83,16 @@ in_root() {
     # Configuration is copied on every run: cheap, and it follows the host's.
     cp /etc/resolv.conf "$root/etc/resolv.conf"
     cp /etc/hosts "$root/etc/hosts"
-    local file
-    for file in "${PIP_CONFIG_FILES[@]}" "$HOME/.config/pip/pip.conf"; do
-        if [[ -f $file ]]; then
-            local target=$root$file
-            [[ $file == "$HOME"/* ]] && target=$root/root/${file#"$HOME"/}
-            mkdir -p "$(dirname "$target")"
-            cp "$file" "$target"
+    local path target
+    for path in "${PIP_CONFIG_PATHS[@]}"; do
+        [[ -e $path ]] || continue
+        target=$root$path
+        if [[ $path == "$HOME"/* ]]; then
+            target=$root/root/${path#"$HOME"/}
         fi
+        mkdir -p "$(dirname "$target")"
+        rm -rf "$target"
+        cp -r "$path" "$target"
     done
     if [[ -f $CA_BUNDLE ]]; then
         mkdir -p "$root$(dirname "$CA_BUNDLE")"
@@ -146,7 +150,9 @@ mount_on "$root/run" -t tmpfs tmpfs
 mount_on "$root/tmp" -t tmpfs tmpfs
 mount_on "$root/repo" --bind "$repo"
 for dir in "${local_dirs[@]}"; do
-    [[ -d $dir ]] && mount_on "$root$dir" --bind -o ro "$dir"
+    if [[ -d $dir ]]; then
+        mount_on "$root$dir" --bind -o ro "$dir"
+    fi
 done
 # A status is returned, not exec'd, so the trap runs.
 status=0
