@@ -17,9 +17,7 @@ SID := .sid
 # The sid root's virtual environment, as /venv inside the root.
 SID_VENV := $(SID)/venv
 SID_RUN := tools/sid-root.sh run $(SID)
-# The newest pytest-homeassistant-custom-component: `make pin-newest` regenerates
-# requirements/test-newest.txt from it.
-PHCC_NEWEST := 0.13.375
+space := $(subst ,, )
 
 # Home Assistant 2025.4.4 needs Python 3.13; the satellite also runs on Bookworm's 3.11.
 find_python = $(shell for c in python$(1) $$(ls -d /root/.pyenv/versions/$(1).*/bin/python3 2>/dev/null | sort -V -r); do \
@@ -83,19 +81,25 @@ pytest-newest: $(SID_VENV)/.installed
 	$(SID_RUN) '/venv/bin/pytest tests/integration tests/link tests/e2e -p no:cacheprovider'
 
 # Regenerates requirements/test-newest.txt: pytest-homeassistant-custom-component (which pins
-# Home Assistant), the frontend package that Home Assistant's manifest names, and the same
-# extra test packages as requirements/test.txt, installed in a scratch venv in the root.
+# Home Assistant), what Home Assistant's manifests pin for the integrations the tests and the
+# end-to-end `hass` set up (tools/ha_requirements.py; a real Home Assistant would install
+# those at run time), and the extra test packages of requirements/test.txt, installed in a
+# scratch venv in the root.
+PHCC_NEWEST := 0.13.375
+NEWEST_HA_DOMAINS := frontend tts demo logbook automation config onboarding zeroconf api
+NEWEST_EXTRAS := hypothesis build wheel gpiozero
 pin-newest: $(SID)/.built
 	$(SID_RUN) 'set -e; python3.14 -m venv /tmp/pin && . /tmp/pin/bin/activate \
 		&& pip install --quiet --upgrade pip==26.2.2 \
 		&& pip install --quiet pytest-homeassistant-custom-component==$(PHCC_NEWEST) \
-		&& frontend=$$(python -c "import json, homeassistant.components.frontend as f, pathlib; \
-			print(*json.loads((pathlib.Path(f.__file__).parent / \"manifest.json\").read_text())[\"requirements\"])") \
-		&& pip install --quiet "$$frontend" $$(grep -E "^(hypothesis|build|wheel|gpiozero)==" requirements/test.txt) \
+		&& ha_requirements=$$(python tools/ha_requirements.py $(NEWEST_HA_DOMAINS)) \
+		&& extras=$$(grep -iE "^($(subst $(space),|,$(NEWEST_EXTRAS)))==" requirements/test.txt) \
+		&& pip install --quiet $$ha_requirements $$extras \
 		&& pip install --quiet -e . \
 		&& { echo "# Test environment for the newest Home Assistant on Python 3.14 (Debian sid root): every package pinned."; \
 			echo "# Made by \`make pin-newest\` from pytest-homeassistant-custom-component==$(PHCC_NEWEST)"; \
-			echo "# (Home Assistant $$(python -c "import homeassistant.const as c; print(c.__version__)")) and $$frontend."; \
+			echo "# (Home Assistant $$(python -c "import homeassistant.const as c; print(c.__version__)")), the requirements its manifests"; \
+			echo "# name for $(NEWEST_HA_DOMAINS), and $(NEWEST_EXTRAS)."; \
 			pip freeze --exclude-editable 2>/dev/null; } > requirements/test-newest.txt'
 
 pytest311: $(VENV311)/.installed
