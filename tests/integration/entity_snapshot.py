@@ -24,11 +24,13 @@ from syrupy.assertion import SnapshotAssertion
 
 
 def plain(value: Any) -> Any:
-    """The value with enums as their values and tuples as lists, all the way down."""
+    """The value with enums as their values and tuples as lists, all the way down; dict
+    keys too (newer Home Assistant releases key state attributes and capabilities with
+    string enums, such as EntityStateAttribute.FRIENDLY_NAME for "friendly_name")."""
     if isinstance(value, Enum):
         return value.value
     if isinstance(value, dict):
-        return {key: plain(item) for key, item in value.items()}
+        return {plain(key): plain(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
         return [plain(item) for item in value]
     return value
