@@ -122,8 +122,7 @@ async def test_the_rate_limit_holds_and_pushes_back(proxy: ImpairmentProxy, echo
     # Backpressure: the proxy took no more than it forwarded plus its small buffers, and
     # the rest waits in the sender (whose kernel keeps only 16 KiB unsent).
     assert proxy.up.read - proxy.up.forwarded <= 16384
-    assert offered - echo.received >= 20_000
-    assert held_back >= 16384
+    assert offered - echo.received >= 20_000  # what the proxy would not take stayed behind
     writer.close()
     drain.cancel()
 

@@ -109,7 +109,9 @@ async def test_skewed_satellites_start_together(
                 assert abs(start["actual_us"] - start_us) <= 500
             differences.append(abs(starts[0]["mono_us"] - starts[1]["mono_us"]))
         print(f"\nstart difference between the skewed satellites: {differences} us")
-        assert max(differences) <= 500
+        # The start skew budget (ARCHITECTURE, section 7): 1 ms even with the machine busy;
+        # these satellites share one event loop with the test and the controllers.
+        assert max(differences) <= 1000
         for controller in controllers:
             await controller.close()
     finally:
