@@ -34,7 +34,6 @@ from typing import Any
 
 import _repo  # noqa: F401  (the repository root on sys.path, for tests.*)
 import aiohttp
-from aiohttp import web
 
 from custom_components.maze_manager.audio_stream import BITRATE_LADDER, STEP_UP_AFTER_S
 from tests.e2e.harness import (
@@ -50,6 +49,7 @@ from tests.e2e.venue_setup import SHOW_FOLDER, add_venue
 from tests.impairment import Direction, ImpairmentProxy
 from tests.integration.test_stream_bitrate import music_wav
 from tests.satellite_harness import KEY_HEX, free_port, records, satellite_settings
+from tests.sound_server import serve_sounds
 
 SATELLITES = 20
 COUNTS = (1, 5, 20)
@@ -92,24 +92,13 @@ def _show(names: list[str], base: str) -> str:
     )
 
 
-async def _sound_server() -> tuple[web.AppRunner, str]:
-    sounds = {
-        "music.wav": music_wav(STREAM_S),
-        "long.wav": music_wav(LADDER_S, seed=3),
-        "blip.wav": music_wav(1.0, seed=5),
+def _sounds() -> dict[str, tuple[bytes, str]]:
+    """The bench's sounds by path: a stream, a long one for the ladder, and a short one."""
+    return {
+        "/music.wav": (music_wav(STREAM_S), "audio/wav"),
+        "/long.wav": (music_wav(LADDER_S, seed=3), "audio/wav"),
+        "/blip.wav": (music_wav(1.0, seed=5), "audio/wav"),
     }
-
-    async def serve(request: web.Request) -> web.Response:
-        return web.Response(body=sounds[request.match_info["name"]], content_type="audio/wav")
-
-    app = web.Application()
-    app.router.add_get("/{name}", serve)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    return runner, f"http://127.0.0.1:{port}"
 
 
 async def _add_satellite(client: HassClient, satellite: SatelliteProcess, port: int) -> None:
@@ -225,7 +214,11 @@ def _print(
 
 async def _measure(folder: Path) -> None:
     processes = Processes()
-    runner, base = await _sound_server()
+    async with serve_sounds(_sounds()) as base:
+        await _measure_with(folder, processes, base)
+
+
+async def _measure_with(folder: Path, processes: Processes, base: str) -> None:
     try:
         satellites = [
             SatelliteProcess(
@@ -277,7 +270,6 @@ async def _measure(folder: Path) -> None:
             await client.close()
     finally:
         processes.kill_all()
-        await runner.cleanup()
     _print(cpu, latencies, rates, len(os.sched_getaffinity(0)))
 
 

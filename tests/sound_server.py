@@ -21,7 +21,7 @@ async def serve_sounds(files: Mapping[str, tuple[bytes, str]]) -> AsyncIterator[
     app = web.Application()
     for path, (body, content_type) in files.items():
         app.router.add_get(path, handler(body, content_type))
-    runner = web.AppRunner(app)
+    runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
